@@ -1,0 +1,113 @@
+"""Energy-based voice activity detection on input-audio time, the way the practice server hears a turn.
+
+Time is measured in milliseconds of audio received (bytes appended), never wall clock, so a client that
+streams faster than real time gets the same events as one that streams in real time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+FRAME_MS = 20
+#: ``threshold`` 0.0 .. 1.0 maps linearly onto this loudness range (dBFS, RMS of a 20 ms frame).
+QUIETEST_THRESHOLD_DB = -70.0
+LOUDEST_THRESHOLD_DB = -10.0
+#: Once speech has started, a frame must fall this far below the start level to count as quiet.
+HYSTERESIS_DB = 6.0
+DEFAULT_MIN_SPEECH_MS = 60
+
+
+def threshold_to_db(threshold: float) -> float:
+    return QUIETEST_THRESHOLD_DB + (LOUDEST_THRESHOLD_DB - QUIETEST_THRESHOLD_DB) * threshold
+
+
+def frame_levels_db(samples: np.ndarray, frame_len: int) -> np.ndarray:
+    """RMS level in dBFS of each whole frame of ``samples``."""
+    frames = samples[: len(samples) - len(samples) % frame_len].reshape(-1, frame_len).astype(np.float64)
+    rms = np.sqrt(np.mean(frames * frames, axis=1)) if len(frames) else np.zeros(0)
+    return 20.0 * np.log10(np.maximum(rms, 1e-9))
+
+
+@dataclass(frozen=True)
+class VadEvent:
+    kind: Literal["started", "stopped"]
+    audio_ms: int
+    #: For "stopped": how long the voice was heard, first loud frame to last loud frame.
+    speech_ms: int = 0
+
+
+@dataclass(frozen=True)
+class VadSettings:
+    threshold: float = 0.5
+    prefix_padding_ms: int = 300
+    silence_duration_ms: int = 500
+    min_speech_ms: int = DEFAULT_MIN_SPEECH_MS
+
+
+class EnergyVad:
+    """Feeds on float samples; reports speech start and stop in input-audio milliseconds."""
+
+    def __init__(self, settings: VadSettings, sample_rate: int, start_ms: float = 0.0) -> None:
+        self.settings = settings
+        self._frame_len = sample_rate * FRAME_MS // 1000
+        self._pending = np.zeros(0, dtype=np.float32)
+        self._frame_index = 0
+        self._start_ms = start_ms
+        self._on_db = threshold_to_db(settings.threshold)
+        self._off_db = self._on_db - HYSTERESIS_DB
+        self._loud_run = 0
+        self._quiet_run = 0
+        self._in_speech = False
+        self._speech_start_ms = 0.0
+        self._last_loud_end_ms = 0.0
+        self.voiced_ms = 0
+
+    @property
+    def in_speech(self) -> bool:
+        return self._in_speech
+
+    def feed(self, samples: np.ndarray) -> list[VadEvent]:
+        data = np.concatenate([self._pending, samples]) if len(self._pending) else samples
+        whole = len(data) - len(data) % self._frame_len
+        self._pending = data[whole:].copy()
+        events: list[VadEvent] = []
+        for level in frame_levels_db(data[:whole], self._frame_len):
+            frame_start = self._start_ms + self._frame_index * FRAME_MS
+            self._frame_index += 1
+            event = self._step(level, frame_start)
+            if event is not None:
+                events.append(event)
+        return events
+
+    def _step(self, level: float, frame_start: float) -> VadEvent | None:
+        frame_end = frame_start + FRAME_MS
+        if not self._in_speech:
+            if level >= self._on_db:
+                self._loud_run += 1
+                self.voiced_ms += FRAME_MS
+                if self._loud_run == 1:
+                    self._speech_start_ms = frame_start
+                self._last_loud_end_ms = frame_end
+                if self._loud_run * FRAME_MS >= max(self.settings.min_speech_ms, FRAME_MS):
+                    self._in_speech = True
+                    self._quiet_run = 0
+                    start = max(0.0, self._speech_start_ms - self.settings.prefix_padding_ms)
+                    return VadEvent("started", round(start))
+            else:
+                self._loud_run = 0
+            return None
+        if level >= self._off_db:
+            self._quiet_run = 0
+            self._last_loud_end_ms = frame_end
+            self.voiced_ms += FRAME_MS
+            return None
+        self._quiet_run += 1
+        if self._quiet_run * FRAME_MS >= self.settings.silence_duration_ms:
+            self._in_speech = False
+            self._loud_run = 0
+            speech_ms = round(self._last_loud_end_ms - self._speech_start_ms)
+            return VadEvent("stopped", round(frame_end), speech_ms)
+        return None
