@@ -6,6 +6,7 @@ import asyncio
 import os
 import sys
 import threading
+import time
 import types
 from pathlib import Path
 
@@ -353,9 +354,8 @@ def test_secret_never_shown(tmp_path: Path) -> None:
 
 
 def test_settings_is_frozen(tmp_path: Path) -> None:
-    s = load_settings(
-        write_env(tmp_path), environ={"AZURE_VOICE_LIVE_ENDPOINT": ENDPOINT, "AZURE_VOICE_LIVE_API_KEY": SECRET}
-    )
+    environ = {"AZURE_VOICE_LIVE_ENDPOINT": ENDPOINT, "AZURE_VOICE_LIVE_API_KEY": SECRET}
+    s = load_settings(write_env(tmp_path), environ=environ)
     assert isinstance(s, Settings)
     with pytest.raises(AttributeError):
         s.endpoint = "https://elsewhere/"  # type: ignore[misc]
@@ -368,6 +368,10 @@ def test_practice_server_is_created_once_across_threads(monkeypatch: pytest.Monk
     class CountingServer(FakeServer):
         instances = 0
 
+        def start(self) -> CountingServer:
+            time.sleep(0.02)  # widen the window in which a second thread could sneak in
+            return self
+
     fake_module = types.ModuleType("voicelive_lab.mock")
     fake_module.MockServer = CountingServer  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "voicelive_lab.mock", fake_module)
@@ -377,7 +381,10 @@ def test_practice_server_is_created_once_across_threads(monkeypatch: pytest.Monk
     monkeypatch.setattr(config.atexit, "register", stoppers.append)
 
     results: list[object] = []
-    threads = [threading.Thread(target=lambda: results.append(config.practice_server("s.json"))) for _ in range(8)]
+    def worker() -> None:
+        results.append(config.practice_server("s.json"))
+
+    threads = [threading.Thread(target=worker) for _ in range(8)]
     for t in threads:
         t.start()
     for t in threads:

@@ -40,9 +40,7 @@ Credential = AzureKeyCredential | AsyncTokenCredential
 
 DEFAULT_MODEL = "gpt-4o"
 DEFAULT_VOICE = "en-US-JennyNeural"
-DEFAULT_INSTRUCTIONS = (
-    "You are a friendly voice assistant. Keep your answers short, clear and conversational."
-)
+DEFAULT_INSTRUCTIONS = "You are a friendly voice assistant. Keep your answers short, clear and conversational."
 
 BACKEND_VAR = "VOICELIVE_LAB_BACKEND"
 PRACTICE_SCRIPT_VAR = "VOICELIVE_LAB_PRACTICE_SCRIPT"
@@ -86,14 +84,18 @@ class Settings:
 
     def describe(self) -> str:
         """A short multi-line summary that is safe to print or share (no secrets)."""
-        src = self.sources
+
+        def origin(name: str) -> str:
+            source = self.sources.get(name, "default")
+            return f"[from {source}]" if source.endswith(("(environment)", "(.env)")) else f"[{source}]"
+
         lines = [
-            f"Backend:      {self.backend}  ({src.get('backend', 'default')})",
-            f"Endpoint:     {self.endpoint}  ({src.get('endpoint', 'default')})",
-            f"Model:        {self.model}  ({src.get('model', 'default')})",
-            f"Voice:        {self.voice}  ({src.get('voice', 'default')})",
-            f"Instructions: {_shorten(self.instructions)}  ({src.get('instructions', 'default')})",
-            f"Credential:   {self.credential_kind}  ({src.get('credential', 'default')})",
+            f"Backend:      {self.backend}  {origin('backend')}",
+            f"Endpoint:     {self.endpoint}  {origin('endpoint')}",
+            f"Model:        {self.model}  {origin('model')}",
+            f"Voice:        {self.voice}  {origin('voice')}",
+            f"Instructions: {_shorten(self.instructions)}  {origin('instructions')}",
+            f"Credential:   {self.credential_kind}  {origin('credential')}",
             f".env file:    {self.env_file or 'none found'}",
         ]
         lines += [f"Note: {note}" for note in self.notes]

@@ -70,9 +70,7 @@ def _alaw_to_float(codes: np.ndarray) -> np.ndarray:
     sign = np.where(a & 0x80, 1.0, -1.0)
     exponent = (a >> 4) & 0x07
     mantissa = a & 0x0F
-    magnitude = np.where(
-        exponent == 0, (mantissa << 4) + 8, ((mantissa << 4) + 0x108) << np.maximum(exponent - 1, 0)
-    )
+    magnitude = np.where(exponent == 0, (mantissa << 4) + 8, ((mantissa << 4) + 0x108) << np.maximum(exponent - 1, 0))
     return (sign * magnitude / 32768.0).astype(np.float32)
 
 

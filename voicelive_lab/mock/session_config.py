@@ -87,9 +87,7 @@ def merge_update(current: dict[str, Any], update: Any) -> dict[str, Any]:
     merged = copy.deepcopy(current)
     for field, value in update.items():
         if field not in KNOWN_FIELDS:
-            raise InvalidSessionValue(
-                f"session.{field}", f"Unknown session field '{field}'.", code="unknown_parameter"
-            )
+            raise InvalidSessionValue(f"session.{field}", f"Unknown session field '{field}'.", code="unknown_parameter")
         merged[field] = _checked(field, copy.deepcopy(value), merged)
     _check_tool_choice(merged)
     return merged
@@ -108,9 +106,7 @@ def _checked(field: str, value: Any, session: dict[str, Any]) -> Any:
         return _checked_voice(value)
     if field == "modalities":
         if not isinstance(value, list) or not value or any(m not in MODALITIES for m in value):
-            raise InvalidSessionValue(
-                param, f"modalities must be a non-empty list drawn from {list(MODALITIES)}."
-            )
+            raise InvalidSessionValue(param, f"modalities must be a non-empty list drawn from {list(MODALITIES)}.")
         if "audio" in value and "text" not in value:
             raise InvalidSessionValue(param, "Audio-only output is not supported: use ['text', 'audio'].")
         return value
@@ -154,9 +150,7 @@ def _checked_voice(value: Any) -> Any:
     if voice_type == "openai" and value["name"].lower() not in OPENAI_VOICES:
         raise InvalidSessionValue("session.voice.name", f"'{value['name']}' is not an OpenAI voice.")
     if voice_type == "azure-custom" and not value.get("endpoint_id"):
-        raise InvalidSessionValue(
-            "session.voice.endpoint_id", "An 'azure-custom' voice needs an 'endpoint_id'."
-        )
+        raise InvalidSessionValue("session.voice.endpoint_id", "An 'azure-custom' voice needs an 'endpoint_id'.")
     if "temperature" in value and value["temperature"] is not None:
         _number("session.voice.temperature", value["temperature"], 0.0, 1.0)
     return value
@@ -203,8 +197,7 @@ def _check_tool_choice(session: dict[str, Any]) -> None:
     if not isinstance(choice, dict) or choice.get("type") != "function" or choice.get("name") not in names:
         raise InvalidSessionValue(
             "session.tool_choice",
-            "tool_choice must be 'auto', 'none', 'required' or "
-            "{'type': 'function', 'name': <a configured tool>}.",
+            "tool_choice must be 'auto', 'none', 'required' or {'type': 'function', 'name': <a configured tool>}.",
         )
 
 
@@ -218,7 +211,5 @@ def _number(param: str, value: Any, low: float, high: float, integer: bool = Fal
     kinds = (int,) if integer else (int, float)
     if isinstance(value, bool) or not isinstance(value, kinds) or not low <= value <= high:
         kind = "an integer" if integer else "a number"
-        raise InvalidSessionValue(
-            param, f"{param.split('.')[-1]} must be {kind} from {low} to {high} (got {value!r})."
-        )
+        raise InvalidSessionValue(param, f"{param.split('.')[-1]} must be {kind} from {low} to {high} (got {value!r}).")
     return value

@@ -1,0 +1,532 @@
+"""One Voice Live session on one WebSocket: reads client events, keeps the conversation, answers."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+from .faults import Faults
+from .ids import IdFactory
+from .pcm import bytes_per_ms, decode_input
+from .replies import ReplyScript
+from .responses import ActiveResponse, ConversationView, Pacing, ResponsePlan, ResponseStreamer
+from .session_config import InvalidSessionValue, default_session, merge_update
+from .speech import SpokenText
+from .tools import arguments_for, choose_tool
+from .vad import EnergyVad, VadSettings
+
+log = logging.getLogger("voicelive_lab.mock")
+
+MIN_COMMIT_MS = 100
+GREETING = "Hello! I am the practice assistant. Say something, or type a message, and I will answer."
+UNSUPPORTED_EVENTS = frozenset(
+    {
+        "input_audio.turn.start",
+        "input_audio.turn.append",
+        "input_audio.turn.end",
+        "input_audio.turn.cancel",
+        "input_audio.clear",
+        "input_text.delta",
+        "input_text.done",
+        "session.avatar.connect",
+        "mcp_approval_response",
+        "transcription_session.update",
+    }
+)
+
+EventObserver = Callable[[dict[str, Any], float], None]
+
+
+class ClientEventError(Exception):
+    """A client event the service would refuse; becomes an ``error`` event, the session goes on."""
+
+    def __init__(self, message: str, code: str, param: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.param = param
+
+
+@dataclass(frozen=True)
+class SessionOptions:
+    seed: int = 0
+    pacing: Pacing = field(default_factory=Pacing)
+    script: ReplyScript = field(default_factory=ReplyScript)
+    faults: Faults = field(default_factory=Faults)
+    observer: EventObserver | None = None
+
+
+@dataclass(frozen=True)
+class UserTurn:
+    number: int
+    text: str = ""
+    speech_ms: int = 0
+    spoken: bool = False
+
+
+class RealtimeSession:
+    """Speaks the Voice Live protocol with one client until either side closes."""
+
+    def __init__(self, ws: web.WebSocketResponse, options: SessionOptions, session_number: int, model: str) -> None:
+        self._ws = ws
+        self._options = options
+        self._faults = options.faults
+        self._ids = IdFactory(options.seed, session_number)
+        self.session = default_session(self._ids.new("sess"), model)
+        self._items: dict[str, dict[str, Any]] = {}
+        self._user_turns: dict[str, UserTurn] = {}
+        self._spoken: dict[str, SpokenText] = {}
+        self._send_lock = asyncio.Lock()
+        self._closing = False
+        self._silent = False
+        self._events_sent = 0
+        self._audio_deltas_sent = 0
+        self._input_ms = 0.0
+        self._buffer_ms = 0.0
+        self._speech_item_id: str | None = None
+        self._vad = self._new_vad()
+        self._response: ActiveResponse | None = None
+        self._queued_plan: ResponsePlan | None = None
+        view = ConversationView(self._ids, lambda: self.session, self._add_item, lambda: self._closing, self._spoken)
+        self._streamer = ResponseStreamer(self._send, view, options.pacing)
+
+    @property
+    def id(self) -> str:
+        return str(self.session["id"])
+
+    async def run(self) -> None:
+        await self._send("session.created", None, session=self.session)
+        try:
+            async for message in self._ws:
+                if message.type == WSMsgType.TEXT:
+                    await self._on_text(message.data)
+                elif message.type == WSMsgType.BINARY:
+                    await self._send_error("Send events as JSON text frames, not binary frames.", "invalid_frame")
+                if self._closing:
+                    break
+        finally:
+            self._closing = True
+            response = self._response
+            if response is not None and response.task is not None:
+                response.cancelled.set()
+                await asyncio.gather(response.task, return_exceptions=True)
+
+    async def close(self, code: int, reason: str = "") -> None:
+        self._closing = True
+        await self._ws.close(code=code, message=reason.encode())
+
+    # ----------------------------------------------------------------- sending
+
+    async def _send(self, event_type: str, due: float | None = None, /, **fields: Any) -> None:
+        if self._closing or self._silent or self._ws.closed:
+            return
+        if self._faults.event_delay_ms:
+            await asyncio.sleep(self._faults.event_delay_ms / 1000)
+        event = {"type": event_type, "event_id": self._ids.new("event"), **fields}
+        async with self._send_lock:
+            try:
+                await self._ws.send_str(json.dumps(event))
+            except (ConnectionError, RuntimeError):
+                self._closing = True
+                return
+        self._events_sent += 1
+        if self._options.observer is not None:
+            self._options.observer(event, due if due is not None else asyncio.get_running_loop().time())
+        await self._after_send(event_type)
+
+    async def _after_send(self, event_type: str) -> None:
+        faults, count = self._faults, self._events_sent
+        if event_type == "response.audio.delta":
+            self._audio_deltas_sent += 1
+            if faults.close_after_audio_deltas == self._audio_deltas_sent:
+                await self.close(faults.close_code, "fault injection: closed mid-response")
+                return
+        if faults.malformed_after_events == count:
+            async with self._send_lock:
+                await self._ws.send_str("this frame is not JSON {")
+        if faults.error_after_events == count:
+            await self._send("error", None, error=dict(faults.error, event_id=None))
+            if faults.close_after_error:
+                await self.close(faults.close_code, "fault injection: error")
+                return
+        if faults.close_after_events == count:
+            await self.close(faults.close_code, "fault injection: closed")
+        if faults.silent_after_events == count:
+            self._silent = True
+
+    async def _send_error(
+        self, message: str, code: str, param: str | None = None, client_event_id: str | None = None
+    ) -> None:
+        log.debug("session %s: client error %s (%s)", self.id, code, param)
+        error = {
+            "type": "invalid_request_error",
+            "code": code,
+            "message": message,
+            "param": param,
+            "event_id": client_event_id,
+        }
+        await self._send("error", None, error=error)
+
+    # ----------------------------------------------------------------- dispatch
+
+    async def _on_text(self, data: str) -> None:
+        try:
+            event = json.loads(data)
+        except json.JSONDecodeError as error:
+            await self._send_error(
+                f"The frame is not valid JSON ({error.msg} at position {error.pos}).", "invalid_json"
+            )
+            return
+        if not isinstance(event, dict) or not isinstance(event.get("type"), str):
+            await self._send_error("Each event must be a JSON object with a string 'type'.", "invalid_event", "type")
+            return
+        client_event_id = event.get("event_id") if isinstance(event.get("event_id"), str) else None
+        handler = self._handlers().get(event["type"])
+        try:
+            if handler is not None:
+                await handler(event)
+            elif event["type"] in UNSUPPORTED_EVENTS:
+                raise ClientEventError(
+                    f"'{event['type']}' is not supported by the practice server.", "unsupported_event", "type"
+                )
+            else:
+                raise ClientEventError(f"Unknown event type '{event['type']}'.", "unknown_event_type", "type")
+        except InvalidSessionValue as error:
+            await self._send_error(str(error), error.code, error.param, client_event_id)
+        except ClientEventError as error:
+            await self._send_error(str(error), error.code, error.param, client_event_id)
+
+    def _handlers(self) -> dict[str, Callable[[dict[str, Any]], Any]]:
+        return {
+            "session.update": self._on_session_update,
+            "input_audio_buffer.append": self._on_append,
+            "input_audio_buffer.commit": self._on_commit,
+            "input_audio_buffer.clear": self._on_clear,
+            "conversation.item.create": self._on_item_create,
+            "conversation.item.truncate": self._on_item_truncate,
+            "conversation.item.delete": self._on_item_delete,
+            "conversation.item.retrieve": self._on_item_retrieve,
+            "response.create": self._on_response_create,
+            "response.cancel": self._on_response_cancel,
+            "output_audio_buffer.clear": self._on_output_clear,
+        }
+
+    # ----------------------------------------------------------------- session
+
+    async def _on_session_update(self, event: dict[str, Any]) -> None:
+        merged = merge_update(self.session, _require(event, "session", dict))
+        audio_changed = any(
+            merged.get(key) != self.session.get(key)
+            for key in ("turn_detection", "input_audio_format", "input_audio_sampling_rate")
+        )
+        self.session = merged
+        if audio_changed:
+            self._reset_input_buffer()
+        await self._send("session.updated", None, session=self.session)
+
+    # ----------------------------------------------------------------- input audio
+
+    def _new_vad(self) -> EnergyVad:
+        detection = self.session.get("turn_detection") or {}
+        settings = VadSettings(
+            threshold=float(detection.get("threshold", 0.5)),
+            prefix_padding_ms=int(detection.get("prefix_padding_ms", 300)),
+            silence_duration_ms=int(detection.get("silence_duration_ms", 500)),
+            min_speech_ms=int(detection.get("speech_duration_ms") or VadSettings.min_speech_ms),
+        )
+        return EnergyVad(settings, self._input_rate(), start_ms=getattr(self, "_input_ms", 0.0))
+
+    def _input_rate(self) -> int:
+        if str(self.session["input_audio_format"]).startswith("g711"):
+            return 8000
+        return int(self.session["input_audio_sampling_rate"])
+
+    def _reset_input_buffer(self) -> None:
+        self._buffer_ms = 0.0
+        self._speech_item_id = None
+        self._vad = self._new_vad()
+
+    async def _on_append(self, event: dict[str, Any]) -> None:
+        audio = _require(event, "audio", str)
+        try:
+            raw = base64.b64decode(audio, validate=True)
+        except (binascii.Error, ValueError):
+            raise ClientEventError("'audio' must be base64-encoded audio bytes.", "invalid_value", "audio") from None
+        audio_format = self.session["input_audio_format"]
+        ms = len(raw) / bytes_per_ms(audio_format, self._input_rate())
+        self._input_ms += ms
+        self._buffer_ms += ms
+        events = self._vad.feed(decode_input(raw, audio_format))
+        detection = self.session.get("turn_detection")
+        if detection is None:
+            return
+        for vad_event in events:
+            if vad_event.kind == "started":
+                await self._on_speech_started(vad_event.audio_ms, detection)
+            else:
+                await self._on_speech_stopped(vad_event.audio_ms, vad_event.speech_ms, detection)
+
+    async def _on_speech_started(self, audio_start_ms: int, detection: dict[str, Any]) -> None:
+        self._speech_item_id = self._ids.new("item")
+        await self._send(
+            "input_audio_buffer.speech_started", None, audio_start_ms=audio_start_ms, item_id=self._speech_item_id
+        )
+        if self._response is not None and detection.get("interrupt_response", True):
+            await self._cancel_response("turn_detected", truncate=bool(detection.get("auto_truncate")))
+
+    async def _on_speech_stopped(self, audio_end_ms: int, speech_ms: int, detection: dict[str, Any]) -> None:
+        item_id = self._speech_item_id or self._ids.new("item")
+        await self._send("input_audio_buffer.speech_stopped", None, audio_end_ms=audio_end_ms, item_id=item_id)
+        await self._commit_audio(item_id, speech_ms)
+        if detection.get("create_response", True):
+            await self._start_response(self._plan({}))
+
+    async def _on_commit(self, event: dict[str, Any]) -> None:
+        if self._buffer_ms < MIN_COMMIT_MS:
+            raise ClientEventError(
+                f"Cannot commit the input audio buffer: it holds {self._buffer_ms:.0f} ms of audio, "
+                f"at least {MIN_COMMIT_MS} ms are needed.",
+                "input_audio_buffer_commit_empty",
+            )
+        await self._commit_audio(self._speech_item_id or self._ids.new("item"), self._vad.voiced_ms)
+
+    async def _commit_audio(self, item_id: str, speech_ms: int) -> None:
+        self._reset_input_buffer()
+        number = len(self._user_turns) + 1
+        item = {
+            "id": item_id,
+            "object": "realtime.item",
+            "type": "message",
+            "role": "user",
+            "status": "completed",
+            "content": [{"type": "input_audio", "transcript": None}],
+        }
+        previous = self._add_item(item)
+        transcript = self._options.script.user_transcript(number, speech_ms)
+        scripted = self._options.script.scripted(number)
+        self._user_turns[item_id] = UserTurn(
+            number, text=transcript if scripted and scripted.user else "", speech_ms=speech_ms, spoken=True
+        )
+        await self._send("input_audio_buffer.committed", None, previous_item_id=previous, item_id=item_id)
+        await self._send("conversation.item.created", None, previous_item_id=previous, item=item)
+        if self._transcribes():
+            item["content"][0]["transcript"] = transcript
+            await self._send(
+                "conversation.item.input_audio_transcription.completed",
+                None,
+                item_id=item_id,
+                content_index=0,
+                transcript=transcript,
+            )
+
+    def _transcribes(self) -> bool:
+        """Cascaded models always transcribe; realtime models only when transcription is configured."""
+        return self.session.get("input_audio_transcription") is not None or "realtime" not in str(
+            self.session.get("model", "")
+        )
+
+    async def _on_clear(self, event: dict[str, Any]) -> None:
+        self._reset_input_buffer()
+        await self._send("input_audio_buffer.cleared")
+
+    async def _on_output_clear(self, event: dict[str, Any]) -> None:
+        await self._send("output_audio_buffer.cleared")
+
+    # ----------------------------------------------------------------- conversation
+
+    def _add_item(self, item: dict[str, Any]) -> str | None:
+        previous = next(reversed(self._items), None)
+        self._items[item["id"]] = item
+        return previous
+
+    def _find_item(self, event: dict[str, Any]) -> dict[str, Any]:
+        item_id = _require(event, "item_id", str)
+        if item_id not in self._items:
+            raise ClientEventError(f"No conversation item has the id '{item_id}'.", "item_not_found", "item_id")
+        return self._items[item_id]
+
+    async def _on_item_create(self, event: dict[str, Any]) -> None:
+        item = dict(_require(event, "item", dict))
+        previous = event.get("previous_item_id")
+        if previous not in (None, "root") and previous not in self._items:
+            raise ClientEventError(
+                f"No conversation item has the id '{previous}'.", "item_not_found", "previous_item_id"
+            )
+        if item.get("id") in self._items:
+            raise ClientEventError(
+                f"An item with the id '{item['id']}' already exists.", "duplicate_item_id", "item.id"
+            )
+        turn = self._checked_item(item)
+        item.update(id=item.get("id") or self._ids.new("item"), object="realtime.item", status="completed")
+        if item["type"] == "function_call_output":
+            item.pop("status")
+        actual_previous = self._add_item(item)
+        if turn is not None:
+            self._user_turns[item["id"]] = turn
+        await self._send("conversation.item.created", None, previous_item_id=actual_previous, item=item)
+
+    def _checked_item(self, item: dict[str, Any]) -> UserTurn | None:
+        """Checks a client item; returns the user turn it starts, if it is a user message."""
+        kind = item.get("type")
+        if kind == "function_call_output":
+            call_id = _require(item, "call_id", str, "item.call_id")
+            _require(item, "output", str, "item.output")
+            if not any(i.get("call_id") == call_id and i["type"] == "function_call" for i in self._items.values()):
+                raise ClientEventError(
+                    f"No function call has the call_id '{call_id}'.", "invalid_value", "item.call_id"
+                )
+            return None
+        if kind == "function_call":
+            _require(item, "name", str, "item.name")
+            _require(item, "call_id", str, "item.call_id")
+            return None
+        if kind != "message":
+            raise ClientEventError(
+                "item.type must be 'message', 'function_call' or 'function_call_output'.", "invalid_value", "item.type"
+            )
+        role = item.get("role")
+        if role not in ("user", "assistant", "system"):
+            raise ClientEventError("item.role must be 'user', 'assistant' or 'system'.", "invalid_value", "item.role")
+        content = _require(item, "content", list, "item.content")
+        texts: list[str] = []
+        speech_ms = 0
+        for index, part in enumerate(content):
+            part_type = part.get("type") if isinstance(part, dict) else None
+            if part_type in ("input_text", "text"):
+                texts.append(str(_require(part, "text", str, f"item.content[{index}].text")))
+            elif part_type == "input_audio":
+                audio = base64.b64decode(_require(part, "audio", str, f"item.content[{index}].audio"))
+                speech_ms += round(len(audio) / bytes_per_ms("pcm16", 24000))
+            elif part_type != "audio":
+                raise ClientEventError(
+                    f"Unsupported content part type {part_type!r}.", "invalid_value", f"item.content[{index}].type"
+                )
+        if role != "user":
+            return None
+        return UserTurn(len(self._user_turns) + 1, text=" ".join(texts), speech_ms=speech_ms, spoken=not texts)
+
+    async def _on_item_truncate(self, event: dict[str, Any]) -> None:
+        item = self._find_item(event)
+        audio_end_ms = _require(event, "audio_end_ms", int)
+        content_index = event.get("content_index", 0)
+        spoken = self._spoken.get(item["id"])
+        if spoken is None or item.get("role") != "assistant":
+            raise ClientEventError("Only an assistant message with audio can be truncated.", "invalid_value", "item_id")
+        if content_index != 0:
+            raise ClientEventError(
+                "This item has one content part: use content_index 0.", "invalid_value", "content_index"
+            )
+        if not 0 <= audio_end_ms <= spoken.duration_ms:
+            raise ClientEventError(
+                f"audio_end_ms must be between 0 and the item's {spoken.duration_ms} ms of audio.",
+                "invalid_value",
+                "audio_end_ms",
+            )
+        await self._truncate(item, audio_end_ms)
+
+    async def _truncate(self, item: dict[str, Any], audio_end_ms: int) -> None:
+        spoken = self._spoken[item["id"]]
+        cutoff = audio_end_ms * spoken.sample_rate / 1000
+        heard = "".join(piece for start, piece in spoken.pieces if start < cutoff)
+        for part in item.get("content", []):
+            if part.get("type") == "audio":
+                part["transcript"] = heard
+        await self._send(
+            "conversation.item.truncated", None, item_id=item["id"], content_index=0, audio_end_ms=audio_end_ms
+        )
+
+    async def _on_item_delete(self, event: dict[str, Any]) -> None:
+        item = self._find_item(event)
+        del self._items[item["id"]]
+        await self._send("conversation.item.deleted", None, item_id=item["id"])
+
+    async def _on_item_retrieve(self, event: dict[str, Any]) -> None:
+        await self._send("conversation.item.retrieved", None, item=self._find_item(event))
+
+    # ----------------------------------------------------------------- responses
+
+    async def _on_response_create(self, event: dict[str, Any]) -> None:
+        if self._response is not None:
+            raise ClientEventError(
+                f"Conversation already has an active response ({self._response.id}); cancel it or wait for "
+                "response.done.",
+                "conversation_already_has_active_response",
+            )
+        params = event.get("response") or {}
+        if not isinstance(params, dict):
+            raise ClientEventError("'response' must be an object.", "invalid_value", "response")
+        await self._start_response(self._plan(params))
+
+    async def _on_response_cancel(self, event: dict[str, Any]) -> None:
+        wanted = event.get("response_id")
+        if self._response is None or (wanted is not None and wanted != self._response.id):
+            raise ClientEventError("Cancellation failed: no active response found.", "response_cancel_not_active")
+        await self._cancel_response("client_cancelled", truncate=False)
+
+    def _plan(self, params: dict[str, Any]) -> ResponsePlan:
+        modalities = tuple(params.get("modalities") or self.session["modalities"])
+        last = next((i for i in reversed(self._items.values()) if i.get("role") != "assistant"), None)
+        script = self._options.script
+        if last is not None and last["type"] == "function_call_output":
+            call = next(
+                (i for i in self._items.values() if i["type"] == "function_call" and i["call_id"] == last["call_id"]),
+                {},
+            )
+            return ResponsePlan(modalities, script.reply_to_tool_output(str(call.get("name", "tool")), last["output"]))
+        turn = next((self._user_turns[i["id"]] for i in [last] if i and i["id"] in self._user_turns), None)
+        if turn is None:
+            return ResponsePlan(modalities, GREETING)
+        tools = params.get("tools", self.session.get("tools") or [])
+        tool = choose_tool(tools, params.get("tool_choice", self.session.get("tool_choice")), turn.text)
+        if tool is not None:
+            return ResponsePlan(modalities, tool=tool, arguments=arguments_for(tool.get("parameters"), turn.text))
+        if turn.spoken:
+            return ResponsePlan(modalities, script.reply_to_audio(turn.number, turn.speech_ms))
+        return ResponsePlan(modalities, script.reply_to_text(turn.number, turn.text))
+
+    async def _start_response(self, plan: ResponsePlan) -> None:
+        if self._response is not None:
+            self._queued_plan = plan
+            return
+        response = ActiveResponse(self._ids.new("resp"), plan)
+        self._response = response
+        response.task = asyncio.create_task(self._run_response(response))
+
+    async def _run_response(self, response: ActiveResponse) -> None:
+        try:
+            await self._streamer.run(response)
+        except Exception:
+            log.exception("session %s: response %s failed", self.id, response.id)
+        finally:
+            self._response = None
+            queued, self._queued_plan = self._queued_plan, None
+            if queued is not None and not self._closing:
+                await self._start_response(queued)
+
+    async def _cancel_response(self, reason: str, truncate: bool) -> None:
+        response = self._response
+        if response is None or response.task is None:
+            return
+        response.reason = reason
+        response.cancelled.set()
+        await asyncio.gather(response.task, return_exceptions=True)
+        item = self._items.get(response.item_id or "")
+        if truncate and item is not None and item["id"] in self._spoken:
+            elapsed_ms = (asyncio.get_running_loop().time() - (response.first_audio_at or 0)) * 1000
+            await self._truncate(item, round(min(response.audio_ms_sent, max(elapsed_ms, 0))))
+
+
+def _require(event: dict[str, Any], key: str, kind: type, param: str | None = None) -> Any:
+    value = event.get(key)
+    if value is None:
+        raise ClientEventError(f"Missing required field '{param or key}'.", "missing_required_parameter", param or key)
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise ClientEventError(f"'{param or key}' must be of type {kind.__name__}.", "invalid_type", param or key)
+    return value

@@ -1,0 +1,265 @@
+"""MockServer: the offline practice service on its own thread and asyncio loop, loopback only."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import ipaddress
+import logging
+import os
+import secrets
+import threading
+from types import TracebackType
+
+from aiohttp import web
+
+from .faults import Faults
+from .realtime_session import EventObserver, RealtimeSession, SessionOptions
+from .replies import ReplyScript
+from .responses import Pacing
+
+log = logging.getLogger("voicelive_lab.mock")
+
+MAX_FRAME_BYTES = 16 * 1024 * 1024
+DEFAULT_MAX_SESSIONS = 100
+STARTUP_TIMEOUT_S = 10.0
+UNAUTHORIZED_MESSAGE = (
+    "Access denied: the request carried no key or a wrong key for this practice server. Send the key in the "
+    "'api-key' header (AzureKeyCredential) or as 'Authorization: Bearer <key>'."
+)
+
+
+class MockServer:
+    """A local Voice Live service that the real ``azure-ai-voicelive`` SDK connects to over ``ws://``.
+
+    >>> with MockServer(api_key="secret") as server:
+    ...     server.endpoint  # "http://127.0.0.1:<port>", for azure.ai.voicelive.aio.connect
+    """
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        seed: int = 0,
+        script: ReplyScript | str | os.PathLike[str] | None = None,
+        speed: float = 4.0,
+        chunk_ms: int = 80,
+        first_audio_delay_ms: float = 100.0,
+        faults: Faults | None = None,
+        max_sessions: int = DEFAULT_MAX_SESSIONS,
+        observer: EventObserver | None = None,
+    ) -> None:
+        if not _is_loopback(host):
+            raise ValueError(f"The practice server only listens on loopback addresses (127.0.0.1, ::1), not {host!r}.")
+        if not (speed > 0 and 10 <= chunk_ms <= 1000):
+            raise ValueError("speed must be > 0 (math.inf for no pacing) and chunk_ms between 10 and 1000.")
+        self.api_key = api_key or secrets.token_urlsafe(24)
+        self.host = host
+        self.seed = seed
+        self.max_sessions = max_sessions
+        self.faults = faults or Faults()
+        self._requested_port = port
+        self._script = script if isinstance(script, ReplyScript) else ReplyScript.from_file(script) if script else None
+        self._pacing = Pacing(speed=speed, chunk_ms=chunk_ms, first_audio_delay_ms=first_audio_delay_ms)
+        self._observer = observer
+        self._sessions: set[RealtimeSession] = set()
+        self._sessions_started = 0
+        self._port: int | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._runner: web.AppRunner | None = None
+        self._ready = threading.Event()
+        self._startup_error: BaseException | None = None
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        state = f"serving {self.endpoint}" if self.running else "stopped"
+        return f"<MockServer {state}, {self.active_sessions} active sessions>"
+
+    # ----------------------------------------------------------------- lifecycle
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive() and self._port is not None
+
+    @property
+    def port(self) -> int:
+        if self._port is None:
+            raise RuntimeError("The practice server is not running: call start() first.")
+        return self._port
+
+    @property
+    def endpoint(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    @property
+    def active_sessions(self) -> int:
+        return len(self._sessions)
+
+    @property
+    def sessions_started(self) -> int:
+        return self._sessions_started
+
+    def start(self) -> MockServer:
+        """Start serving on a background thread; returns once the port is bound (or raises why not)."""
+        with self._lock:
+            if self.running:
+                return self
+            self._ready.clear()
+            self._startup_error = None
+            self._loop = asyncio.new_event_loop()
+            self._thread = threading.Thread(target=self._serve, name="voicelive-practice-server", daemon=True)
+            self._thread.start()
+            if not self._ready.wait(STARTUP_TIMEOUT_S):
+                raise RuntimeError("The practice server did not start within 10 s.")
+            if self._startup_error is not None:
+                self._thread.join()
+                self._thread = None
+                raise RuntimeError(f"The practice server could not start: {self._startup_error}") from (
+                    self._startup_error
+                )
+            log.info("practice server listening on %s", self.endpoint)
+            return self
+
+    def stop(self) -> None:
+        """Close every session (code 1001) and stop the thread. Safe to call twice."""
+        with self._lock:
+            loop, thread = self._loop, self._thread
+            if loop is None or thread is None:
+                return
+            if thread.is_alive():
+                future = asyncio.run_coroutine_threadsafe(self._shutdown(), loop)
+                try:
+                    future.result(timeout=5)
+                finally:
+                    loop.call_soon_threadsafe(loop.stop)
+                    thread.join(timeout=5)
+            self._loop = self._thread = None
+            self._port = None
+            log.info("practice server stopped")
+
+    def __enter__(self) -> MockServer:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    def close_all_sessions(self, code: int = 1011) -> None:
+        """Drop every open session now, as a service restart would (a fault for tests)."""
+        if self._loop is not None and self.running:
+            asyncio.run_coroutine_threadsafe(self._close_sessions(code), self._loop).result(timeout=5)
+
+    # ----------------------------------------------------------------- the loop thread
+
+    def _serve(self) -> None:
+        assert self._loop is not None
+        loop = self._loop
+        asyncio.set_event_loop(loop)
+        try:
+            loop.run_until_complete(self._startup())
+        except BaseException as error:  # report any bind failure to start()
+            self._startup_error = error
+            self._ready.set()
+            loop.close()
+            return
+        self._ready.set()
+        try:
+            loop.run_forever()
+        finally:
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.close()
+
+    async def _startup(self) -> None:
+        app = web.Application()
+        app.router.add_route("GET", "/{path:.*}", self._handle)
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self._requested_port)
+        await site.start()
+        server = site._server
+        assert server is not None
+        self._port = int(server.sockets[0].getsockname()[1])  # type: ignore[attr-defined]
+
+    async def _shutdown(self) -> None:
+        await self._close_sessions(1001)
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def _close_sessions(self, code: int) -> None:
+        await asyncio.gather(*(session.close(code) for session in list(self._sessions)), return_exceptions=True)
+
+    # ----------------------------------------------------------------- HTTP
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        if request.path in ("", "/"):
+            return web.json_response({"service": "voicelive-lab practice server", "sessions": self.active_sessions})
+        if not request.path.rstrip("/").endswith("/realtime"):
+            return web.json_response(
+                {"error": {"code": "404", "message": f"No Voice Live route at {request.path}; use .../realtime."}},
+                status=404,
+            )
+        faults = self.faults
+        if faults.reject_handshake is not None:
+            return web.json_response(
+                {"error": {"code": str(faults.reject_handshake), "message": "Rejected by fault injection."}},
+                status=faults.reject_handshake,
+            )
+        if not self._authorized(request):
+            log.info("rejected a connection without a valid key (HTTP 401)")
+            return web.json_response({"error": {"code": "401", "message": UNAUTHORIZED_MESSAGE}}, status=401)
+        if len(self._sessions) >= self.max_sessions:
+            return web.json_response(
+                {"error": {"code": "429", "message": f"Too many sessions (limit {self.max_sessions})."}}, status=429
+            )
+        ws = web.WebSocketResponse(max_msg_size=MAX_FRAME_BYTES, autoping=True)
+        if not ws.can_prepare(request).ok:
+            return web.json_response(
+                {"error": {"code": "426", "message": "This route expects a WebSocket upgrade."}}, status=426
+            )
+        await ws.prepare(request)
+        self._sessions_started += 1
+        model = request.query.get("model") or "gpt-4o"
+        options = SessionOptions(
+            seed=self.seed,
+            pacing=self._pacing,
+            script=self._script or ReplyScript(),
+            faults=faults,
+            observer=self._observer,
+        )
+        session = RealtimeSession(ws, options, self._sessions_started, model)
+        log.info(
+            "session %s opened (api-version=%s, model=%s)", session.id, request.query.get("api-version", "-"), model
+        )
+        self._sessions.add(session)
+        try:
+            await session.run()
+        except Exception:
+            log.exception("session %s failed", session.id)
+            await ws.close(code=1011, message=b"practice server error")
+        finally:
+            self._sessions.discard(session)
+            log.info("session %s closed", session.id)
+        return ws
+
+    def _authorized(self, request: web.Request) -> bool:
+        expected = self.api_key.encode()
+        offered = [request.headers.get("api-key"), request.query.get("api-key")]
+        for authorization in (request.headers.get("Authorization"), request.query.get("authorization")):
+            if authorization and authorization[:7].lower() == "bearer ":
+                offered.append(authorization[7:].strip())
+        return any(value and hmac.compare_digest(value.encode(), expected) for value in offered)
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
