@@ -240,7 +240,8 @@ def load_settings(
     elif backend == "practice":
         raise ConfigError(
             f"{endpoint_src} points at a local practice server ({endpoint}) but no API key is set. "
-            "Set AZURE_VOICE_LIVE_API_KEY to the key the practice server printed when it started."
+            "Set AZURE_VOICE_LIVE_API_KEY to that server's key: the one you passed to `voicelive-lab mock "
+            "--api-key`, or the one it wrote to its key file (.voicelive-practice.key)."
         )
     else:
         from azure.identity.aio import DefaultAzureCredential

@@ -295,7 +295,7 @@ class RealtimeSession:
                 f"at least {MIN_COMMIT_MS} ms are needed.",
                 "input_audio_buffer_commit_empty",
             )
-        await self._commit_audio(self._speech_item_id or self._ids.new("item"), self._vad.voiced_ms)
+        await self._commit_audio(self._speech_item_id or self._ids.new("item"), self._vad.speech_span_ms)
 
     async def _commit_audio(self, item_id: str, speech_ms: int) -> None:
         self._reset_input_buffer()

@@ -63,11 +63,18 @@ class EnergyVad:
         self._in_speech = False
         self._speech_start_ms = 0.0
         self._last_loud_end_ms = 0.0
-        self.voiced_ms = 0
+        self._first_loud_ms: float | None = None
 
     @property
     def in_speech(self) -> bool:
         return self._in_speech
+
+    @property
+    def speech_span_ms(self) -> int:
+        """First loud frame to last loud frame of everything fed so far (0 when all was quiet)."""
+        if self._first_loud_ms is None:
+            return 0
+        return round(self._last_loud_end_ms - self._first_loud_ms)
 
     def feed(self, samples: np.ndarray) -> list[VadEvent]:
         data = np.concatenate([self._pending, samples]) if len(self._pending) else samples
@@ -87,7 +94,8 @@ class EnergyVad:
         if not self._in_speech:
             if level >= self._on_db:
                 self._loud_run += 1
-                self.voiced_ms += FRAME_MS
+                if self._first_loud_ms is None:
+                    self._first_loud_ms = frame_start
                 if self._loud_run == 1:
                     self._speech_start_ms = frame_start
                 self._last_loud_end_ms = frame_end
@@ -102,7 +110,6 @@ class EnergyVad:
         if level >= self._off_db:
             self._quiet_run = 0
             self._last_loud_end_ms = frame_end
-            self.voiced_ms += FRAME_MS
             return None
         self._quiet_run += 1
         if self._quiet_run * FRAME_MS >= self.settings.silence_duration_ms:

@@ -1,0 +1,105 @@
+"""``voicelive-lab lab | mock | doctor``: open the notebooks, run the practice server, check this machine."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+KEY_ENV = "VOICELIVE_LAB_PRACTICE_API_KEY"
+DEFAULT_KEY_FILE = ".voicelive-practice.key"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="voicelive-lab", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    lab = commands.add_parser("lab", help="open JupyterLab on the notebooks (practice server by default)")
+    lab.add_argument("--notebooks", default="notebooks", help="folder to open (default: ./notebooks)")
+
+    mock = commands.add_parser("mock", help="run the offline practice server until Ctrl+C")
+    mock.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: any free port)")
+    mock.add_argument("--api-key", help=f"key clients must send (default: ${KEY_ENV}, else a new random key)")
+    mock.add_argument("--key-file", default=DEFAULT_KEY_FILE, help="where a generated key is written")
+    mock.add_argument("--seed", type=int, default=0, help="seed for ids (same seed, same ids)")
+    mock.add_argument("--script", help="JSON file of scripted turns for the assistant")
+    mock.add_argument("--speed", type=float, default=4.0, help="reply streaming speed, x real time (0 = no pacing)")
+
+    commands.add_parser("doctor", help="show which service and settings the notebooks will use")
+
+    args, extra = parser.parse_known_args(argv)
+    if args.command == "lab":
+        return run_lab(Path(args.notebooks), extra)
+    if extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    if args.command == "mock":
+        return run_mock(args)
+    return run_doctor()
+
+
+def run_lab(notebooks: Path, jupyter_args: list[str]) -> int:
+    if not notebooks.is_dir():
+        print(f"No notebooks folder at {notebooks}: run this from the voicelive-lab checkout.", file=sys.stderr)
+        return 2
+    command = [sys.executable, "-m", "jupyterlab", f"--ServerApp.root_dir={notebooks}", *jupyter_args]
+    return subprocess.call(command)
+
+
+def run_mock(args: argparse.Namespace) -> int:
+    from .mock import MockServer, ScriptError
+
+    key = args.api_key or os.environ.get(KEY_ENV, "").strip()
+    key_note = "the key you gave"
+    if not key:
+        key = secrets.token_urlsafe(24)
+        key_file = Path(args.key_file)
+        key_file.write_text(key + "\n", encoding="utf-8")
+        key_file.chmod(0o600)
+        key_note = f"a new random key, written to {key_file} (not shown here)"
+    try:
+        server = MockServer(
+            api_key=key,
+            port=args.port,
+            seed=args.seed,
+            script=args.script,
+            speed=args.speed if args.speed > 0 else math.inf,
+        ).start()
+    except (OSError, RuntimeError, ScriptError, ValueError) as error:
+        print(f"Could not start the practice server: {error}", file=sys.stderr)
+        return 1
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    print(f"Voice Live practice server listening on {server.endpoint}")
+    print(f"Clients must send {key_note}.")
+    print("Point a client at it with AZURE_VOICE_LIVE_ENDPOINT and AZURE_VOICE_LIVE_API_KEY. Ctrl+C stops it.")
+    sys.stdout.flush()
+    try:
+        while not stop.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    server.stop()
+    print("Practice server stopped.")
+    return 0
+
+
+def run_doctor() -> int:
+    from .config import ConfigError, load_settings
+
+    try:
+        settings = load_settings()
+    except ConfigError as error:
+        print(f"Configuration problem: {error}", file=sys.stderr)
+        return 1
+    print(settings.describe())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
