@@ -106,8 +106,7 @@ UTTERANCES: tuple[Utterance, ...] = (
     Utterance(
         "two_phrases.wav",
         ("Good morning.", "How are you?"),
-        f"Two phrases separated by exactly {PHRASE_GAP_MS} ms of digital silence, "
-        "for VAD silence_duration_ms tests.",
+        f"Two phrases separated by exactly {PHRASE_GAP_MS} ms of digital silence, for VAD silence_duration_ms tests.",
     ),
 )
 

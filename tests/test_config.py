@@ -299,9 +299,7 @@ def test_malformed_endpoint(tmp_path: Path, endpoint: str) -> None:
     assert SECRET not in message
 
 
-def test_backend_practice_override_ignores_endpoint(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_backend_practice_override_ignores_endpoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     fake = FakeServer()
     monkeypatch.setattr(config, "practice_server", lambda script=None: fake)
     environ = {
@@ -381,6 +379,7 @@ def test_practice_server_is_created_once_across_threads(monkeypatch: pytest.Monk
     monkeypatch.setattr(config.atexit, "register", stoppers.append)
 
     results: list[object] = []
+
     def worker() -> None:
         results.append(config.practice_server("s.json"))
 

@@ -13,8 +13,8 @@ from azure.ai.voicelive.models import (
     ServerVad,
     UserMessageItem,
 )
-
 from support import append, barrier, collect, is_type, run, session, speech, squash, types
+
 from voicelive_lab.mock import MockServer
 
 RESPONSE_WITH_AUDIO = [
@@ -109,7 +109,9 @@ def test_speaking_over_the_assistant_cancels_its_reply(make_server) -> None:
             await append(conn, speech("pyramids.wav"))
             before = await collect(conn, is_type("response.audio.delta"))
             await append(conn, speech("interrupt.wav"))
-            return before + await collect(conn, lambda e: e.type == "response.done" and e.response.status == "completed")
+            return before + await collect(
+                conn, lambda e: e.type == "response.done" and e.response.status == "completed"
+            )
 
     events = run(scenario())
     names = types(events)

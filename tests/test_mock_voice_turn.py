@@ -12,7 +12,6 @@ from azure.ai.voicelive.models import (
     ServerEventType,
     ServerVad,
 )
-
 from support import (
     MANIFEST,
     append,
@@ -28,6 +27,7 @@ from support import (
     squash,
     types,
 )
+
 from voicelive_lab.mock import MockServer
 
 FULL_TURN = [
