@@ -130,11 +130,11 @@ def test_a_generated_key_is_random_and_never_logged(caplog: pytest.LogCaptureFix
 def test_pings_are_answered(server: MockServer) -> None:
     async def ping() -> aiohttp.WSMsgType:
         url = f"{server.endpoint}/voice-live/realtime"
-        async with aiohttp.ClientSession() as client:
-            async with client.ws_connect(url, headers={"api-key": server.api_key}, autoping=False) as ws:
-                await ws.receive()  # session.created
-                await ws.ping(b"are you there")
-                return (await ws.receive()).type
+        headers = {"api-key": server.api_key}
+        async with aiohttp.ClientSession() as client, client.ws_connect(url, headers=headers, autoping=False) as ws:
+            await ws.receive()  # session.created
+            await ws.ping(b"are you there")
+            return (await ws.receive()).type
 
     assert run(ping()) == aiohttp.WSMsgType.PONG
 

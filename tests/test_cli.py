@@ -1,0 +1,126 @@
+"""``voicelive-lab mock`` from a shell: prints the endpoint, serves another process, never prints the key."""
+
+from __future__ import annotations
+
+import os
+import signal
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+from support import run, session
+
+from voicelive_lab.mock import MockServer
+
+CLI = Path(sys.executable).with_name("voicelive-lab")
+
+
+def start_cli(*args: str, cwd: Path) -> tuple[subprocess.Popen[str], str]:
+    process = subprocess.Popen(
+        [str(CLI), "mock", "--port", "0", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=cwd,
+        env={**os.environ, "VOICELIVE_LAB_PRACTICE_API_KEY": ""},
+    )
+    assert process.stdout is not None
+    first = process.stdout.readline()
+    assert first.startswith("Voice Live practice server listening on http://127.0.0.1:"), first
+    return process, first.rsplit(" ", 1)[-1].strip()
+
+
+def stop_cli(process: subprocess.Popen[str]) -> str:
+    """Ctrl+C, then everything it printed after the first line."""
+    process.send_signal(signal.SIGINT)
+    process.wait(timeout=10)
+    assert process.stdout is not None
+    output = process.stdout.read()
+    assert process.returncode == 0, output
+    return output
+
+
+class RemoteServer(MockServer):
+    """Stands for a server in another process: only its endpoint and key are known."""
+
+    def __init__(self, endpoint: str, api_key: str) -> None:
+        self._endpoint, self.api_key = endpoint, api_key
+
+    @property
+    def endpoint(self) -> str:  # type: ignore[override]
+        return self._endpoint
+
+
+async def first_event(endpoint: str, key: str) -> str:
+    async with session(RemoteServer(endpoint, key)) as conn:
+        return str((await conn.recv()).type)
+
+
+def test_the_sdk_connects_to_the_cli_server_from_another_process(tmp_path: Path) -> None:
+    key = "cli-key-5f2c8e1b9a7d"
+    process, endpoint = start_cli("--api-key", key, cwd=tmp_path)
+    try:
+        assert run(first_event(endpoint, key)) == "session.created"
+        with_wrong_key = run(_refused(endpoint))
+    finally:
+        output = stop_cli(process)
+    assert with_wrong_key
+    assert "Clients must send the key you gave." in output and "Practice server stopped." in output
+    assert key not in output
+
+
+async def _refused(endpoint: str) -> bool:
+    try:
+        await first_event(endpoint, "wrong")
+    except Exception as error:  # the SDK's ConnectionError
+        return "401" in str(error)
+    return False
+
+
+def test_without_a_key_the_cli_writes_one_to_a_private_file(tmp_path: Path) -> None:
+    process, endpoint = start_cli(cwd=tmp_path)
+    try:
+        key = (tmp_path / ".voicelive-practice.key").read_text().strip()
+        assert run(first_event(endpoint, key)) == "session.created"
+    finally:
+        output = stop_cli(process)
+    assert stat.S_IMODE((tmp_path / ".voicelive-practice.key").stat().st_mode) == 0o600
+    assert key not in output and ".voicelive-practice.key" in output
+
+
+def test_a_bad_script_file_is_a_clear_message_not_a_traceback(tmp_path: Path) -> None:
+    script = tmp_path / "turns.json"
+    script.write_text('{"turns": [{"user": "hi"}]}')
+    result = subprocess.run(
+        [str(CLI), "mock", "--api-key", "k", "--script", str(script)], capture_output=True, text=True, timeout=30
+    )
+    assert result.returncode == 1
+    assert "Turn 1" in result.stderr and "'assistant'" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_an_instructors_script_drives_the_transcript_and_reply(tmp_path: Path) -> None:
+    from azure.ai.voicelive.models import InputTextContentPart, UserMessageItem
+    from support import append, collect, is_type, speech
+
+    script = tmp_path / "turns.json"
+    script.write_text(
+        '{"turns": [{"user": "Who built the pyramids?", "assistant": "Egyptian workers built them."},'
+        ' {"assistant": "Rome was not built in a day."}]}'
+    )
+    with MockServer(api_key="k", script=script, speed=float("inf"), first_audio_delay_ms=0) as server:
+
+        async def scenario() -> list:
+            async with session(server) as conn:
+                await append(conn, speech("pyramids.wav"))
+                first = await collect(conn, is_type("response.done"))
+                await conn.conversation.item.create(item=UserMessageItem(content=[InputTextContentPart(text="Rome?")]))
+                await conn.response.create()
+                return first + await collect(conn, is_type("response.done"))
+
+        events = run(scenario())
+    heard = next(e for e in events if e.type == "conversation.item.input_audio_transcription.completed")
+    assert heard.transcript == "Who built the pyramids?"
+    replies = [e.response.output[0].content[0].transcript for e in events if e.type == "response.done"]
+    assert replies == ["Egyptian workers built them.", "Rome was not built in a day."]
