@@ -1,0 +1,53 @@
+"""The repository's promises: setup files agree, code is ruff clean, the README leads with two commands."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:
+    import tomli as tomllib
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def normalized(requirement: str) -> str:
+    return re.sub(r"\s+", "", requirement).lower()
+
+
+def test_environment_yml_pip_list_matches_pyproject() -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    environment = yaml.safe_load((ROOT / "environment.yml").read_text())
+    pip_section = next(item["pip"] for item in environment["dependencies"] if isinstance(item, dict))
+    wanted = {normalized(r) for r in project["dependencies"] + project["optional-dependencies"]["dev"]}
+    assert {normalized(r) for r in pip_section if r != "-e ."} == wanted
+    assert "-e ." in pip_section
+    python = next(d for d in environment["dependencies"] if isinstance(d, str) and d.startswith("python"))
+    assert python == f"python{project['requires-python']}"
+
+
+def test_readme_quick_start_is_two_commands() -> None:
+    readme = (ROOT / "README.md").read_text()
+    first_block = re.search(r"```(?:bash|sh)?\n(.*?)```", readme, re.S)
+    assert first_block is not None
+    commands = [line for line in first_block.group(1).splitlines() if line and not line.startswith("#")]
+    assert commands == ["make lab", "make test"]
+    assert "make test" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_env_files_are_never_committed() -> None:
+    assert ".env" in (ROOT / ".gitignore").read_text().splitlines()
+
+
+@pytest.mark.parametrize("check", [["check", "."], ["format", "--check", "."]])
+def test_code_is_ruff_clean(check: list[str]) -> None:
+    ruff = Path(sys.executable).with_name("ruff")
+    result = subprocess.run([str(ruff), *check], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
