@@ -124,3 +124,43 @@ def test_an_instructors_script_drives_the_transcript_and_reply(tmp_path: Path) -
     assert heard.transcript == "Who built the pyramids?"
     replies = [e.response.output[0].content[0].transcript for e in events if e.type == "response.done"]
     assert replies == ["Egyptian workers built them.", "Rome was not built in a day."]
+
+
+def test_voicelive_lab_lab_serves_the_notebooks_folder(tmp_path: Path) -> None:
+    import json
+    import socket
+    import time
+    import urllib.request
+
+    (tmp_path / "notebooks").mkdir()
+    (tmp_path / "notebooks" / "00_setup.ipynb").write_text(
+        json.dumps({"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5})
+    )
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    jupyter_dirs = {
+        name: str(tmp_path / name) for name in ("JUPYTER_CONFIG_DIR", "JUPYTER_RUNTIME_DIR", "JUPYTER_DATA_DIR")
+    }
+    process = subprocess.Popen(
+        [str(CLI), "lab", "--no-browser", f"--port={port}", "--ServerApp.token=t", "--ServerApp.ip=127.0.0.1"],
+        cwd=tmp_path,
+        env={**os.environ, **jupyter_dirs},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/contents?token=t", timeout=2) as reply:
+                    listing = json.load(reply)
+                break
+            except OSError:
+                assert process.poll() is None, "JupyterLab exited"
+                assert time.monotonic() < deadline, "JupyterLab did not answer within 60 s"
+                time.sleep(0.3)
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
+    assert [item["name"] for item in listing["content"]] == ["00_setup.ipynb"]

@@ -48,7 +48,12 @@ def run_lab(notebooks: Path, jupyter_args: list[str]) -> int:
         print(f"No notebooks folder at {notebooks}: run this from the voicelive-lab checkout.", file=sys.stderr)
         return 2
     command = [sys.executable, "-m", "jupyterlab", f"--ServerApp.root_dir={notebooks}", *jupyter_args]
-    return subprocess.call(command)
+    if hasattr(os, "geteuid") and os.geteuid() == 0 and "--allow-root" not in jupyter_args:
+        command.append("--allow-root")  # containers often run as root; JupyterLab refuses without this
+    try:
+        return subprocess.call(command)
+    except KeyboardInterrupt:
+        return 0
 
 
 def run_mock(args: argparse.Namespace) -> int:

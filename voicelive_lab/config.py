@@ -96,7 +96,7 @@ class Settings:
             f"Voice:        {self.voice}  {origin('voice')}",
             f"Instructions: {_shorten(self.instructions)}  {origin('instructions')}",
             f"Credential:   {self.credential_kind}  {origin('credential')}",
-            f".env file:    {self.env_file or 'none found'}",
+            f".env file:    {_display_path(self.env_file) if self.env_file else 'none found'}",
         ]
         lines += [f"Note: {note}" for note in self.notes]
         return "\n".join(lines)
@@ -286,6 +286,14 @@ def _clean(value: str | None) -> str | None:
     if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
         value = value[1:-1].strip()
     return value or None
+
+
+def _display_path(path: str) -> str:
+    """A path relative to the working directory, so printed settings carry no machine paths."""
+    try:
+        return os.path.relpath(path)
+    except ValueError:  # another drive on Windows
+        return Path(path).name
 
 
 def _shorten(text: str, limit: int = 60) -> str:
