@@ -24,6 +24,19 @@ MANIFEST = {entry["file"]: entry for entry in json.loads((AUDIO / "manifest.json
 RATE = 24000
 BYTES_PER_MS = 48
 T = TypeVar("T")
+#: A spoken response from response.created to response.done, with the streamed deltas folded (see squash).
+RESPONSE_WITH_AUDIO = [
+    "response.created",
+    "response.output_item.added",
+    "conversation.item.created",
+    "response.content_part.added",
+    "<audio+transcript deltas>",
+    "response.audio.done",
+    "response.audio_transcript.done",
+    "response.content_part.done",
+    "response.output_item.done",
+    "response.done",
+]
 
 
 def run(coro: Coroutine[Any, Any, T], timeout: float = 30.0) -> T:

@@ -13,22 +13,9 @@ from azure.ai.voicelive.models import (
     ServerVad,
     UserMessageItem,
 )
-from support import append, barrier, collect, is_type, run, session, speech, squash, types
+from support import RESPONSE_WITH_AUDIO, append, barrier, collect, is_type, run, session, speech, squash, types
 
 from voicelive_lab.mock import MockServer
-
-RESPONSE_WITH_AUDIO = [
-    "response.created",
-    "response.output_item.added",
-    "conversation.item.created",
-    "response.content_part.added",
-    "<audio+transcript deltas>",
-    "response.audio.done",
-    "response.audio_transcript.done",
-    "response.content_part.done",
-    "response.output_item.done",
-    "response.done",
-]
 
 
 def user_text(text: str) -> UserMessageItem:

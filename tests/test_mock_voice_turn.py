@@ -14,6 +14,7 @@ from azure.ai.voicelive.models import (
 )
 from support import (
     MANIFEST,
+    RESPONSE_WITH_AUDIO,
     append,
     barrier,
     collect,
@@ -28,7 +29,7 @@ from support import (
     types,
 )
 
-from voicelive_lab.mock import MockServer
+from voicelive_lab.mock import MockServer, pcm
 
 FULL_TURN = [
     "input_audio_buffer.speech_started",
@@ -36,16 +37,7 @@ FULL_TURN = [
     "input_audio_buffer.committed",
     "conversation.item.created",
     "conversation.item.input_audio_transcription.completed",
-    "response.created",
-    "response.output_item.added",
-    "conversation.item.created",
-    "response.content_part.added",
-    "<audio+transcript deltas>",
-    "response.audio.done",
-    "response.audio_transcript.done",
-    "response.content_part.done",
-    "response.output_item.done",
-    "response.done",
+    *RESPONSE_WITH_AUDIO,
 ]
 LAB_SESSION = RequestSession(
     modalities=["text", "audio"],
@@ -191,3 +183,29 @@ def test_the_same_seed_gives_the_same_ids_and_audio(make_server) -> None:
     first, second, other = fingerprint(7), fingerprint(7), fingerprint(8)
     assert first == second
     assert first[0] != other[0] and first[1] == other[1]
+
+
+@pytest.mark.parametrize(("output_format", "bytes_per_chunk"), [("pcm16_16000hz", 2560), ("g711_ulaw", 640)])
+def test_other_output_formats_stream_at_their_own_rate(server: MockServer, output_format: str, bytes_per_chunk: int):
+    config = RequestSession(output_audio_format=output_format)
+    events = run(spoken_turn(server, speech("hello.wav"), config))
+    deltas = [e.delta for e in events if e.type == "response.audio.delta"]
+    assert {len(delta) for delta in deltas[:-1]} == {bytes_per_chunk}  # 80 ms each
+
+
+def test_16_khz_and_g711_input_are_heard_on_the_same_clock(server: MockServer) -> None:
+    pcm24 = np.frombuffer(speech("rome.wav", lead_ms=1000), dtype="<i2").astype(np.float64)
+    pcm16 = np.interp(np.arange(0, len(pcm24), 1.5), np.arange(len(pcm24)), pcm24).astype("<i2").tobytes()
+    ulaw = pcm.encode_output(np.interp(np.arange(0, len(pcm24), 3), np.arange(len(pcm24)), pcm24) / 32768, "g711_ulaw")
+
+    async def starts(config: dict, audio: bytes, chunk: int) -> int:
+        async with session(server) as conn:
+            await conn.session.update(session=config)
+            for offset in range(0, len(audio), chunk):
+                await conn.input_audio_buffer.append(audio=audio[offset : offset + chunk])
+            return next(e for e in await barrier(conn) if e.type == "input_audio_buffer.speech_started").audio_start_ms
+
+    at_16k = run(starts({"input_audio_sampling_rate": 16000}, pcm16, 640))
+    at_ulaw = run(starts({"input_audio_format": "g711_ulaw"}, ulaw, 160))
+    expected = 1000 + MANIFEST["rome.wav"]["speech_start_ms"] - 300
+    assert abs(at_16k - expected) <= 40 and abs(at_ulaw - expected) <= 40

@@ -7,7 +7,6 @@ Settings come from the environment and a ``.env`` file.  Both the lab's variable
 from __future__ import annotations
 
 import atexit
-import ipaddress
 import os
 import threading
 from collections.abc import Mapping
@@ -327,10 +326,6 @@ def _is_local_practice(endpoint: str) -> bool:
     parts = urlsplit(endpoint)
     if parts.scheme.lower() not in ("http", "ws"):
         return False
-    host = (parts.hostname or "").rstrip(".")
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    from voicelive_lab.mock.server import is_loopback_host
+
+    return is_loopback_host(parts.hostname or "")

@@ -241,7 +241,7 @@ class RealtimeSession:
             silence_duration_ms=int(detection.get("silence_duration_ms", 500)),
             min_speech_ms=int(detection.get("speech_duration_ms") or VadSettings.min_speech_ms),
         )
-        return EnergyVad(settings, self._input_rate(), start_ms=getattr(self, "_input_ms", 0.0))
+        return EnergyVad(settings, self._input_rate(), start_ms=self._input_ms)
 
     def _input_rate(self) -> int:
         if str(self.session["input_audio_format"]).startswith("g711"):

@@ -12,7 +12,8 @@ from typing import Any, Protocol
 
 from .ids import IdFactory
 from .pcm import OUTPUT_RATE_FOR_FORMAT, b64encode, encode_output
-from .speech import SpokenText, synthesize
+from .session_config import voice_name
+from .speech import SpokenText, split_pieces, synthesize
 
 TEXT_WORD_MS = 60
 ARGUMENT_CHUNKS = 3
@@ -118,7 +119,7 @@ class ResponseStreamer:
         session = self._view.session()
         audio_format = session["output_audio_format"]
         rate = OUTPUT_RATE_FOR_FORMAT[audio_format]
-        spoken = synthesize(response.plan.text, _voice_name(session), rate)
+        spoken = synthesize(response.plan.text, voice_name(session), rate)
         self._view.spoken[ids["item_id"]] = spoken
         chunk = rate * self._pacing.chunk_ms // 1000
         pieces = list(spoken.pieces)
@@ -141,7 +142,7 @@ class ResponseStreamer:
     async def _stream_text(self, response: ActiveResponse, ids: dict[str, Any]) -> str:
         said: list[str] = []
         start = self._loop.time()
-        for index, (_, piece) in enumerate(synthesize_pieces(response.plan.text)):
+        for index, piece in enumerate(split_pieces(response.plan.text)):
             due = start + index * TEXT_WORD_MS / 1000 / self._pacing.speed
             if await self._wait_unless_cancelled(response, due):
                 break
@@ -233,15 +234,3 @@ class ResponseStreamer:
             "input_token_details": {"text_tokens": input_text, "audio_tokens": 0, "cached_tokens": 0},
             "output_token_details": {"text_tokens": output_text, "audio_tokens": output_audio},
         }
-
-
-def synthesize_pieces(text: str) -> list[tuple[int, str]]:
-    from .speech import split_pieces
-
-    return list(enumerate(split_pieces(text)))
-
-
-def _voice_name(session: dict[str, Any]) -> str:
-    from .session_config import voice_name
-
-    return voice_name(session)

@@ -51,7 +51,7 @@ class MockServer:
         max_sessions: int = DEFAULT_MAX_SESSIONS,
         observer: EventObserver | None = None,
     ) -> None:
-        if not _is_loopback(host):
+        if not is_loopback_host(host):
             raise ValueError(f"The practice server only listens on loopback addresses (127.0.0.1, ::1), not {host!r}.")
         if not (speed > 0 and 10 <= chunk_ms <= 1000):
             raise ValueError("speed must be > 0 (math.inf for no pacing) and chunk_ms between 10 and 1000.")
@@ -256,7 +256,9 @@ class MockServer:
         return any(value and hmac.compare_digest(value.encode(), expected) for value in offered)
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback_host(host: str) -> bool:
+    """True for localhost and loopback addresses (127.0.0.0/8, ::1)."""
+    host = host.rstrip(".")
     if host == "localhost":
         return True
     try:
