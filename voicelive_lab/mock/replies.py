@@ -9,12 +9,11 @@ from pathlib import Path
 from typing import Any
 
 DEFAULT_AUDIO_REPLIES = (
-    "Hello! I heard {speech} of speech. I am the offline practice server, so I cannot understand words, "
-    "but every event you see follows the real protocol.",
-    "I heard {speech} this time. Try talking while I answer, and watch my response get cancelled.",
-    "That was {speech}. To talk to Azure instead, put your endpoint in a dot env file and restart the kernel.",
+    "Hello! I heard {speech} of speech. I am the practice server: I hear sound, not words.",
+    "I heard {speech} this time. Talk over me to see barge-in.",
+    "That was {speech}. A dot env file with your endpoint switches you to Azure.",
 )
-LATER_AUDIO_REPLY = "Turn {turn}: I heard {speech} of speech. Keep going, or switch to Azure when you are ready."
+LATER_AUDIO_REPLY = "Turn {turn}: I heard {speech} of speech."
 TEXT_REPLY = 'You wrote: "{text}". The practice server repeats it back; Azure would answer it.'
 TOOL_REPLY = "The {name} tool answered: {summary}. That is what I would tell you."
 MAX_QUOTED_CHARS = 200

@@ -1,0 +1,65 @@
+"""Plain-language explanations for what goes wrong in a session: the cause, and the fix."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+from urllib.parse import urlsplit
+
+#: Error codes that mean "nothing to do": e.g. a cancel that raced the server's own barge-in cancel.
+HARMLESS_CODES = frozenset({"response_cancel_not_active"})
+FATAL_TYPES = frozenset({"server_error", "authentication_error"})
+FATAL_CODES = frozenset({"session_expired", "invalid_api_key", "rate_limit_exceeded"})
+
+
+def is_harmless_error(error: Any) -> bool:
+    return getattr(error, "code", None) in HARMLESS_CODES
+
+
+def explain_server_error(error: Any) -> tuple[str, bool]:
+    """A server ``error`` event as (message for the learner, whether the session cannot go on)."""
+    kind, code = getattr(error, "type", None), getattr(error, "code", None)
+    message = getattr(error, "message", None) or "no details given"
+    where = f" (field {error.param})" if getattr(error, "param", None) else ""
+    fatal = kind in FATAL_TYPES or code in FATAL_CODES
+    return f"The service reported an error{where}: {message} [{code or kind}]", fatal
+
+
+def explain_connection_error(error: BaseException, endpoint: str) -> str:
+    """Why a connection failed or broke, naming the endpoint (never a key) and what to check."""
+    host = urlsplit(endpoint).netloc or endpoint
+    text = f"{type(error).__name__}: {error}"
+    if isinstance(error, asyncio.TimeoutError):
+        return f"{host} did not answer in time. Check the endpoint and your network."
+    if "401" in text:
+        return (
+            f"{host} refused the credentials (HTTP 401): the API key is wrong for this resource, or the "
+            "token is not accepted. Check AZURE_VOICE_LIVE_API_KEY (or sign in with `az login` for keyless access)."
+        )
+    if "403" in text:
+        return (
+            f"{host} denied access (HTTP 403): the signed-in account needs the Cognitive Services User role "
+            "on the resource, or the key belongs to another resource."
+        )
+    if "404" in text:
+        return (
+            f"Nothing at {host} serves Voice Live (HTTP 404). The endpoint should look like "
+            "https://<your-resource>.cognitiveservices.azure.com/"
+        )
+    if any(clue in text for clue in ("Name or service not known", "nodename nor servname", "getaddrinfo")):
+        return f"The host name in {endpoint} could not be found (DNS). Check the endpoint for typos."
+    if any(clue in text for clue in ("SSL", "ssl", "WRONG_VERSION_NUMBER")):
+        return (
+            f"A secure (https/wss) connection to {host} failed. If this is the local practice server, use "
+            "http:// — it does not speak TLS."
+        )
+    if any(clue in text for clue in ("Connect call failed", "Cannot connect to host", "Connection refused")):
+        return f"Could not reach {host}: the connection was refused. Is the endpoint right, and is the service running?"
+    if "CredentialUnavailable" in text or "ClientAuthenticationError" in text:
+        return (
+            "Keyless sign-in (Microsoft Entra ID) found no credentials: run `az login`, or set "
+            "AZURE_VOICE_LIVE_API_KEY to use a key instead."
+        )
+    if "Failed to parse message" in text:
+        return f"{host} sent a message that is not valid JSON, so the session was ended."
+    return f"The session failed: {text}"

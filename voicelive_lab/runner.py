@@ -1,0 +1,360 @@
+"""SessionRunner: one voice session on its own thread and asyncio loop, driven from notebook cells.
+
+The kernel's own loop is never used (ipykernel 7 stalls tasks created there once a cell finishes), so
+Start, Stop and Interrupt return at once and other cells keep running while the session talks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+
+from .assistant import TranscriptUpdate, VoiceAssistant
+from .config import Settings, load_settings
+from .session_log import SessionLog, SessionSnapshot, TranscriptLine, TurnTiming, describe_event
+
+log = logging.getLogger("voicelive_lab.runner")
+
+MIC_QUEUE_BLOCKS = 500  # 10 s of 20 ms blocks: if the network stalls longer, the oldest audio is dropped
+GRACEFUL_STOP_S = 0.25
+
+
+class MicrophoneLike(Protocol):
+    def start(self, consumer: Callable[[bytes], None]) -> None: ...
+    def close(self) -> None: ...
+
+
+class SpeakerLike(Protocol):
+    def start(self) -> None: ...
+    def write(self, pcm: bytes) -> None: ...
+    def clear(self) -> None: ...
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class SessionSummary:
+    """What a finished session did, for printing in a cell, plotting and tests."""
+
+    states: tuple[str, ...]
+    event_types: tuple[str, ...]
+    transcripts: tuple[TranscriptLine, ...]
+    turns: tuple[TurnTiming, ...]
+    snapshot: SessionSnapshot
+    reply_audio: np.ndarray | None
+    error: str | None
+
+    def report(self) -> str:
+        """Deterministic text (no timings, no ids) that a notebook can print and nbval can compare."""
+        lines = ["States: " + " → ".join(self.states)]
+        for line in self.transcripts:
+            mark = " (interrupted)" if line.interrupted else ""
+            lines.append(f"{line.role:>9}: {line.text}{mark}")
+        responses = [t.status for t in self.turns]
+        lines.append(f"Turns: {len(self.turns)} ({', '.join(str(s) for s in responses) or 'none'})")
+        if self.reply_audio is not None:
+            lines.append(f"Reply audio recorded: {'yes' if len(self.reply_audio) else 'no'}")
+        if self.error:
+            lines.append(f"Error: {self.error}")
+        return "\n".join(lines)
+
+
+class SessionRunner:
+    """Runs a VoiceAssistant with a microphone and a speaker on a dedicated thread."""
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        microphone: MicrophoneLike | None = None,
+        speaker: SpeakerLike | None = None,
+        turn_detection: Any = None,
+        on_update: Callable[[str], None] | None = None,
+        assistant_factory: Callable[..., VoiceAssistant] = VoiceAssistant,
+    ) -> None:
+        self.settings = settings or load_settings()
+        self.microphone = microphone if microphone is not None else default_microphone()
+        self.speaker = speaker if speaker is not None else default_speaker()
+        self.turn_detection = turn_detection
+        self.log = SessionLog()
+        self._on_update = on_update
+        self._assistant_factory = assistant_factory
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._assistant: VoiceAssistant | None = None
+        self._lifecycle = threading.Lock()
+        self._changed = threading.Condition()
+        self._mic_started = False
+        self._mic_queue: asyncio.Queue[bytes] | None = None
+        self.mic_blocks_dropped = 0
+
+    def __repr__(self) -> str:
+        return f"<SessionRunner {self.state} backend={self.settings.backend}>"
+
+    # ----------------------------------------------------------------- controls (any thread)
+
+    @property
+    def state(self) -> str:
+        return self.log.snapshot().state
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    @property
+    def last_error(self) -> str | None:
+        errors = [s.message for s in self.log.snapshot().states if s.state == "error"]
+        return errors[-1] if errors else None
+
+    def start(self) -> None:
+        """Begin a session in the background; returns at once. Does nothing if one is running."""
+        with self._lifecycle:
+            if self.running:
+                return
+            self.log.reset()
+            self._mic_started = False
+            ready = threading.Event()
+            self._thread = threading.Thread(target=self._thread_main, args=(ready,), name="voicelive-session")
+            self._thread.daemon = True
+            self._thread.start()
+            ready.wait(2.0)
+
+    def stop(self, timeout: float = 0.5) -> bool:
+        """End the session: close the socket and the audio streams. True if done within ``timeout``."""
+        with self._lifecycle:
+            thread, loop = self._thread, self._loop
+            if thread is None or not thread.is_alive() or loop is None:
+                return True
+            with contextlib.suppress(RuntimeError):  # the loop may have closed in the meantime
+                asyncio.run_coroutine_threadsafe(self._request_stop(), loop)
+            thread.join(timeout)
+            return not thread.is_alive()
+
+    def interrupt(self) -> None:
+        """Stop the assistant talking now (flush playback, cancel its response)."""
+        self._call_in_session(lambda assistant: assistant.interrupt())
+
+    def send_text(self, text: str) -> None:
+        """Type a message into the session instead of speaking it."""
+        self._call_in_session(lambda assistant: assistant.send_text(text), wait=2.0)
+
+    def wait_for(self, predicate: Callable[[SessionSnapshot], bool], timeout: float) -> bool:
+        """Block until ``predicate(snapshot)`` holds (True) or ``timeout`` passes (False)."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while not predicate(self.log.snapshot()):
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._changed.wait(min(remaining, 0.1))
+        return True
+
+    def wait_for_state(self, *states: str, timeout: float = 10.0) -> bool:
+        return self.wait_for(lambda snap: snap.state in states, timeout)
+
+    def summary(self) -> SessionSummary:
+        snapshot = self.log.snapshot()
+        states: list[str] = []
+        for change in snapshot.states:
+            if not states or states[-1] != change.state:
+                states.append(change.state)
+        samples = getattr(self.speaker, "samples", None)
+        return SessionSummary(
+            states=tuple(states),
+            event_types=tuple(e.type for e in snapshot.events),
+            transcripts=snapshot.transcripts,
+            turns=snapshot.turns,
+            snapshot=snapshot,
+            reply_audio=None if samples is None else np.asarray(samples),
+            error=self.last_error,
+        )
+
+    def run_turns(self, wav_paths: Sequence[str | os.PathLike[str]], timeout: float = 60.0) -> SessionSummary:
+        """Speak each WAV file as one turn, wait for each reply, stop, and summarize. Blocks."""
+        microphone = self.microphone
+        if not hasattr(microphone, "say"):
+            raise TypeError(f"run_turns needs a WavMicrophone as the microphone, not {type(microphone).__name__}.")
+        deadline = time.monotonic() + timeout
+        self.start()
+        if self.wait_for_state("ready", "error", "stopped", timeout=timeout) and self.state == "ready":
+            for path in wav_paths:
+                replies = self._responses_done()
+                microphone.say(path)  # type: ignore[attr-defined]
+                finished = self.wait_for(
+                    lambda snap, before=replies: _responses_done(snap) > before or snap.state in ("error", "stopped"),
+                    max(0.0, deadline - time.monotonic()),
+                )
+                if not finished or self.state in ("error", "stopped"):
+                    break
+                self._wait_for_playback(deadline)
+        self.stop()
+        return self.summary()
+
+    # ----------------------------------------------------------------- the session thread
+
+    def _thread_main(self, ready: threading.Event) -> None:
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+        self._loop = loop
+        self._task = loop.create_task(self._session())
+        ready.set()
+        try:
+            loop.run_until_complete(self._task)
+        except asyncio.CancelledError:
+            pass
+        finally:
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.close()
+            self._loop = self._task = None
+            self._notify("state")
+
+    async def _session(self) -> None:
+        settings = self.settings
+        assistant = self._assistant_factory(
+            settings.endpoint,
+            settings.credential,
+            settings.model,
+            settings.voice,
+            settings.instructions,
+            turn_detection=self.turn_detection,
+            on_state=self._on_state,
+            on_audio=self.speaker.write,
+            on_interrupt=self.speaker.clear,
+            on_transcript=self._on_transcript,
+            on_event=self._on_event,
+        )
+        self._assistant = assistant
+        queue: asyncio.Queue[bytes] = asyncio.Queue(maxsize=MIC_QUEUE_BLOCKS)
+        sender = asyncio.create_task(self._send_microphone(queue, assistant))
+        self._mic_queue = queue
+        try:
+            try:
+                self.speaker.start()
+            except Exception as error:  # e.g. AudioUnavailable: no output device in this kernel
+                self._on_state("error", str(error))
+                return
+            await assistant.start()
+        except asyncio.CancelledError:
+            pass
+        finally:
+            sender.cancel()
+            await asyncio.gather(sender, return_exceptions=True)
+            self._close_devices()
+            self._assistant = None
+            if self.state != "error":
+                self._on_state("stopped", "Session ended.")
+
+    async def _request_stop(self) -> None:
+        assistant, task = self._assistant, self._task
+        if assistant is not None and assistant.connection is not None:
+            try:
+                await asyncio.wait_for(assistant.stop(), GRACEFUL_STOP_S)
+                return
+            except (asyncio.TimeoutError, Exception):
+                pass
+        if task is not None:
+            task.cancel()
+
+    async def _send_microphone(self, queue: asyncio.Queue[bytes], assistant: VoiceAssistant) -> None:
+        while True:
+            block = await queue.get()
+            await assistant.append_audio(block)
+
+    def _on_microphone_block(self, block: bytes) -> None:
+        """Called on the audio thread: hand the block to the session loop, never touch asyncio here."""
+        loop = self._loop
+        if loop is not None:
+            with contextlib.suppress(RuntimeError):  # the loop may be closing
+                loop.call_soon_threadsafe(self._queue_block, block)
+
+    def _queue_block(self, block: bytes) -> None:
+        queue = self._mic_queue
+        if queue is None:
+            return
+        if queue.full():
+            queue.get_nowait()
+            self.mic_blocks_dropped += 1
+        queue.put_nowait(block)
+
+    def _on_state(self, state: str, message: str) -> None:
+        self.log.state(state, message)
+        if state == "ready" and not self._mic_started:
+            self._mic_started = True
+            try:
+                self.microphone.start(self._on_microphone_block)
+            except Exception as error:  # e.g. AudioUnavailable: no microphone in this kernel
+                self.log.state("error", str(error))
+                if self._task is not None:
+                    self._task.cancel()
+        self._notify("state")
+
+    def _on_event(self, event: Any) -> None:
+        self.log.event(str(event.type), describe_event(event))
+        self._notify("event")
+
+    def _on_transcript(self, update: TranscriptUpdate) -> None:
+        self.log.transcript(update.role, update.item_id, update.text, update.final, update.interrupted)
+        self._notify("transcript")
+
+    def _notify(self, kind: str) -> None:
+        with self._changed:
+            self._changed.notify_all()
+        if self._on_update is not None:
+            try:
+                self._on_update(kind)
+            except Exception:  # a broken observer must not break the session
+                log.exception("session observer failed")
+
+    def _close_devices(self) -> None:
+        for device in (self.microphone, self.speaker):
+            try:
+                device.close()
+            except Exception:
+                log.exception("closing %s failed", type(device).__name__)
+
+    def _call_in_session(self, action: Callable[[VoiceAssistant], Any], wait: float | None = None) -> None:
+        loop, assistant = self._loop, self._assistant
+        if loop is None or assistant is None:
+            raise RuntimeError("No session is running: call start() first.")
+        future = asyncio.run_coroutine_threadsafe(action(assistant), loop)
+        if wait is not None:
+            try:
+                future.result(wait)
+            except FutureTimeout:
+                raise TimeoutError("The session did not take the request in time.") from None
+
+    def _responses_done(self) -> int:
+        return _responses_done(self.log.snapshot())
+
+    def _wait_for_playback(self, deadline: float) -> None:
+        buffer = getattr(self.speaker, "buffer", None)
+        while buffer is not None and buffer.buffered_ms > 0 and time.monotonic() < deadline:
+            time.sleep(0.02)
+
+
+def _responses_done(snapshot: SessionSnapshot) -> int:
+    return snapshot.event_counts.get("response.done", 0)
+
+
+def default_microphone() -> MicrophoneLike:
+    """The device microphone when this kernel has a working one, else a WAV-file microphone."""
+    from .audio import Microphone, WavMicrophone, audio_status
+
+    return Microphone() if audio_status().can_record else WavMicrophone()
+
+
+def default_speaker() -> SpeakerLike:
+    """The device speaker when this kernel can play sound, else a recording speaker for inline replay."""
+    from .audio import RecordingSpeaker, Speaker, audio_status
+
+    return Speaker() if audio_status().can_play else RecordingSpeaker()
