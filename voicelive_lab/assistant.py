@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from aiohttp import WSMsgType
 from azure.ai.voicelive.aio import VoiceLiveConnection, connect
 from azure.ai.voicelive.models import (
     AzureStandardVoice,
@@ -33,6 +34,16 @@ from azure.ai.voicelive.models import (
 from .errors import explain_connection_error, explain_server_error, is_harmless_error
 
 log = logging.getLogger("voicelive_lab.assistant")
+
+
+class _OwnCloseFilter(logging.Filter):
+    """Drops the SDK's warning about a CLOSING frame: it only means our own stop() closed the socket."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.msg == "Unexpected WebSocket message type: %s" and record.args == (WSMsgType.CLOSING,))
+
+
+logging.getLogger("azure.ai.voicelive.aio._patch").addFilter(_OwnCloseFilter())
 
 #: The lab's state names, each with what the learner is told.
 STATE_MESSAGES = {
@@ -172,7 +183,7 @@ class VoiceAssistant:
         connection, response_id = self.connection, self._active_response_id
         if connection is not None and response_id is not None:
             self._interrupted_response_id = response_id
-            await connection.response.cancel()
+            await connection.response.cancel(response_id=response_id)
 
     # BEGIN CONFIGURE VOICE LIVE SESSION
     def build_session(self) -> RequestSession:
@@ -225,7 +236,7 @@ class VoiceAssistant:
         self._set_state("listening")
         if response_id is not None:
             self._interrupted_response_id = response_id
-            await conn.response.cancel()
+            await conn.response.cancel(response_id=response_id)  # only that one, never a newer reply
 
     def _handle_speech_stopped(self) -> None:
         self._set_state("processing")

@@ -48,13 +48,13 @@ def explain_connection_error(error: BaseException, endpoint: str) -> str:
         )
     if any(clue in text for clue in ("Name or service not known", "nodename nor servname", "getaddrinfo")):
         return f"The host name in {endpoint} could not be found (DNS). Check the endpoint for typos."
-    if any(clue in text for clue in ("SSL", "ssl", "WRONG_VERSION_NUMBER")):
+    if any(clue in text for clue in ("Connect call failed", "Cannot connect to host", "Connection refused")):
+        return f"Could not reach {host}: the connection was refused. Is the endpoint right, and is the service running?"
+    if any(clue in text for clue in ("SSLError", "[SSL", "WRONG_VERSION_NUMBER", "CERTIFICATE_VERIFY")):
         return (
             f"A secure (https/wss) connection to {host} failed. If this is the local practice server, use "
             "http:// — it does not speak TLS."
         )
-    if any(clue in text for clue in ("Connect call failed", "Cannot connect to host", "Connection refused")):
-        return f"Could not reach {host}: the connection was refused. Is the endpoint right, and is the service running?"
     if "CredentialUnavailable" in text or "ClientAuthenticationError" in text:
         return (
             "Keyless sign-in (Microsoft Entra ID) found no credentials: run `az login`, or set "
