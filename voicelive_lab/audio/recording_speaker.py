@@ -1,0 +1,173 @@
+"""RecordingSpeaker: a Speaker stand-in with no device, keeping what it "played" for replay and plots."""
+
+from __future__ import annotations
+
+import threading
+import time
+from types import TracebackType
+from typing import TYPE_CHECKING
+
+import numpy as np
+import numpy.typing as npt
+
+from .pcm import BLOCK_MS, SAMPLE_RATE, SAMPLE_WIDTH, bytes_to_ms, rms, write_wav
+from .playback import PlaybackBuffer
+
+if TYPE_CHECKING:
+    from IPython.display import Audio
+
+#: If the playback thread falls further behind than this, it restarts its clock instead of catching up.
+_MAX_CATCH_UP_S = 1.0
+
+
+class RecordingSpeaker:
+    """Records audio as a speaker would play it; ``audio()`` replays it inline in a notebook.
+
+    ``realtime=True``: a thread takes one ``block_ms`` block from the buffer per ``block_ms`` of wall time, as
+    a device callback does, so ``clear()`` drops exactly what had not been played yet. ``realtime=False``:
+    everything written counts as played at once (``clear()`` then drops nothing), for fast tests.
+    """
+
+    def __init__(self, *, realtime: bool = True, buffer: PlaybackBuffer | None = None, block_ms: int = BLOCK_MS):
+        self.realtime = realtime
+        self.buffer = buffer if buffer is not None else PlaybackBuffer()
+        self.block_ms = block_ms
+        self._block_bytes = SAMPLE_RATE * block_ms // 1000 * SAMPLE_WIDTH
+        self._lock = threading.Lock()
+        self._chunks: list[bytes] = []
+        self._recorded = 0  # bytes
+        self._segments: list[tuple[float, int]] = []
+        self._new_segment = True  # the next audio played starts a segment
+        self._virtual_end = 0.0  # realtime=False: when the audio written so far would have finished playing
+        self._level = 0.0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Start "playing" (realtime=True starts the playback thread); no-op if already started."""
+        if self.realtime and self._thread is None:
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._run, name="RecordingSpeaker", daemon=True)
+            self._thread.start()
+
+    def write(self, pcm: bytes) -> None:
+        """Queue PCM16 audio (realtime=False: record it as played right away)."""
+        self.buffer.write(pcm)
+        if not self.realtime:
+            played = self.buffer.drain()
+            if played:
+                self._record_at_once(played)
+
+    def clear(self) -> None:
+        """Drop audio not yet played (barge-in); the next audio starts a new segment."""
+        with self._lock:  # held so the playback thread cannot be between reading and recording a block
+            self.buffer.clear()
+            self._new_segment = True
+
+    def close(self) -> None:
+        """Stop playing (the recording is kept); safe to call twice; start() may follow."""
+        thread, self._thread = self._thread, None
+        if thread is not None:
+            self._stop.set()
+            if thread is not threading.current_thread():
+                thread.join()
+        with self._lock:
+            self._new_segment = True
+            self._level = 0.0
+
+    def reset(self) -> None:
+        """Forget the recording so far."""
+        with self._lock:
+            self._chunks.clear()
+            self._recorded = 0
+            self._segments.clear()
+            self._new_segment = True
+            self._virtual_end = 0.0
+
+    @property
+    def running(self) -> bool:
+        """True while the realtime playback thread runs."""
+        return self._thread is not None
+
+    @property
+    def level(self) -> float:
+        """RMS level (0..1) of the last block played."""
+        return self._level
+
+    @property
+    def samples(self) -> npt.NDArray[np.int16]:
+        """Everything played so far as int16 samples (silence from underruns or pauses not included)."""
+        return np.frombuffer(self._joined(), dtype="<i2").astype(np.int16)
+
+    @property
+    def duration_ms(self) -> float:
+        """How long the recording lasts."""
+        return bytes_to_ms(self._recorded)
+
+    @property
+    def segments(self) -> list[tuple[float, int]]:
+        """(time.monotonic() when playback (re)started after silence, sample offset into ``samples``)."""
+        with self._lock:
+            return list(self._segments)
+
+    def wav_bytes(self) -> bytes:
+        """The recording as a 24 kHz mono PCM16 WAV file."""
+        return write_wav(self._joined())
+
+    def audio(self) -> Audio:
+        """The recording as an inline audio player for a notebook."""
+        from IPython.display import Audio
+
+        return Audio(data=self.wav_bytes())
+
+    def __enter__(self) -> RecordingSpeaker:
+        self.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def _joined(self) -> bytes:
+        with self._lock:
+            if len(self._chunks) > 1:
+                self._chunks[:] = [b"".join(self._chunks)]
+            return self._chunks[0] if self._chunks else b""
+
+    def _run(self) -> None:
+        period = self.block_ms / 1000
+        block = bytearray(self._block_bytes)
+        due = time.monotonic()
+        while True:
+            delay = due - time.monotonic()
+            if self._stop.wait(delay) if delay > 0 else self._stop.is_set():
+                break
+            self._play_block(block, due)
+            due += period
+            if time.monotonic() - due > _MAX_CATCH_UP_S:
+                due = time.monotonic()
+
+    def _play_block(self, block: bytearray, when: float) -> None:
+        with self._lock:
+            played = self.buffer.read_into(block)
+            self._level = rms(block)
+            if played:
+                if self._new_segment:
+                    self._segments.append((when, self._recorded // SAMPLE_WIDTH))
+                self._chunks.append(bytes(memoryview(block)[:played]))
+                self._recorded += played
+            self._new_segment = played < len(block)
+
+    def _record_at_once(self, pcm: bytes) -> None:
+        now = time.monotonic()
+        level = rms(pcm[-self._block_bytes :])
+        with self._lock:
+            self._level = level
+            if self._new_segment or now >= self._virtual_end:
+                self._segments.append((now, self._recorded // SAMPLE_WIDTH))
+                self._virtual_end = now
+            self._chunks.append(pcm)
+            self._recorded += len(pcm)
+            self._virtual_end += bytes_to_ms(len(pcm)) / 1000
+            self._new_segment = False
