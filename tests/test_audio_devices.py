@@ -9,43 +9,27 @@ speaker tests let the stream settle before writing, as a session does: its speak
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
-import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
-from audio_support import ASSETS, BYTES_PER_MS, wait_until
+from audio_support import (
+    ASSETS,
+    BYTES_PER_MS,
+    START_HINT,
+    Listener,
+    make_portaudio_see_pulse,
+    wait_until,
+    why_no_virtual_audio,
+)
 
 from voicelive_lab.audio import Microphone, PlaybackBuffer, Speaker, audio_status
 from voicelive_lab.audio.pcm import load_pcm16
 
-START_HINT = 'start them with: eval "$(scripts/virtual_audio.sh start)"'
 SETTLE_S = 0.3
-
-
-def why_no_virtual_audio() -> str | None:
-    """None if the kit's virtual devices are reachable; else why not. Must run before sounddevice is imported."""
-    if shutil.which("pactl") is None or shutil.which("parec") is None:
-        return "pactl/parec are not installed (apt-get install pulseaudio)"
-    with tempfile.NamedTemporaryFile("w", suffix=".conf") as config:
-        config.write("autospawn = no\n")  # probing must never start a user's PulseAudio
-        config.flush()
-        env = {**os.environ, "PULSE_CLIENTCONFIG": config.name}
-        try:
-            info = subprocess.run(["pactl", "info"], capture_output=True, text=True, timeout=5, env=env)
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            return f"pactl info failed ({exc})"
-    if info.returncode != 0:
-        return "no PulseAudio server is reachable (PULSE_SERVER is unset or the server is down)"
-    if "Default Sink: speaker\n" not in info.stdout or "Default Source: micfeed.monitor\n" not in info.stdout:
-        return "the PulseAudio server does not have the kit's virtual speaker and micfeed as defaults"
-    return None
 
 
 SKIP_REASON = why_no_virtual_audio()
@@ -54,32 +38,7 @@ pytestmark = pytest.mark.skipif(SKIP_REASON is not None, reason=f"{SKIP_REASON};
 
 @pytest.fixture(scope="module", autouse=True)
 def portaudio_sees_pulse() -> None:
-    """PortAudio lists devices once, when sounddevice is first imported; rescan if that was before the server."""
-    already_imported = "sounddevice" in sys.modules
-    import sounddevice as sd
-
-    if "pulse" not in [device["name"] for device in sd.query_devices()] and already_imported:
-        sd._terminate()
-        sd._initialize()
-    assert "pulse" in [device["name"] for device in sd.query_devices()], "PortAudio does not see PulseAudio"
-
-
-class Listener:
-    """Records a PulseAudio source with parec into a file (a pipe would fill up and stall it)."""
-
-    def __init__(self, source: str, path: Path):
-        self.path = path
-        with path.open("wb") as out:
-            self._process = subprocess.Popen(
-                ["parec", f"--device={source}", "--raw", "--rate=24000", "--channels=1", "--format=s16le"],
-                stdout=out,
-            )
-        assert wait_until(lambda: path.stat().st_size > 0), "parec records nothing"
-
-    def stop(self) -> np.ndarray:
-        self._process.terminate()
-        self._process.wait(timeout=5)
-        return np.frombuffer(self.path.read_bytes()[: self.path.stat().st_size // 2 * 2], dtype="<i2")
+    make_portaudio_see_pulse()
 
 
 @pytest.fixture

@@ -166,7 +166,8 @@ def describe_event(event: Any) -> str:
     """A short, deterministic detail for an event log row (no ids, no audio bytes)."""
     kind = str(event.type)
     if kind == "response.done":
-        return f"status={event.response.status}"
+        status = event.response.status
+        return f"status={getattr(status, 'value', status)}"  # the SDK's enum, as its plain value
     if kind == "input_audio_buffer.speech_started":
         return f"audio_start_ms={event.audio_start_ms}"
     if kind == "input_audio_buffer.speech_stopped":

@@ -1,0 +1,190 @@
+"""SessionRunner end to end: practice server, VoiceAssistant, WAV microphone and recording speaker."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import threading
+import time
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+from azure.core.credentials import AzureKeyCredential
+from support import AUDIO, level_db
+
+from voicelive_lab.audio import RecordingSpeaker, WavMicrophone
+from voicelive_lab.config import Settings
+from voicelive_lab.mock import Faults, MockServer
+from voicelive_lab.runner import SessionRunner
+
+LAB_TURN = ["listening", "processing", "assistant_speaking", "ready"]
+
+
+def settings_for(server: MockServer, key: str | None = None) -> Settings:
+    return Settings(
+        backend="practice",
+        endpoint=server.endpoint,
+        credential=AzureKeyCredential(key or server.api_key),
+        model="gpt-4o",
+        voice="en-US-JennyNeural",
+        instructions="You are a friendly history tutor.",
+    )
+
+
+def scripted_runner(server: MockServer, realtime: bool = False, key: str | None = None) -> SessionRunner:
+    return SessionRunner(
+        settings_for(server, key),
+        microphone=WavMicrophone(realtime=realtime),
+        speaker=RecordingSpeaker(realtime=realtime),
+    )
+
+
+def test_two_scripted_turns_follow_the_labs_states(server: MockServer) -> None:
+    runner = scripted_runner(server)
+    summary = runner.run_turns([AUDIO / "hello.wav", AUDIO / "pyramids.wav"], timeout=30)
+
+    assert summary.error is None
+    assert summary.states == ("starting", "ready", *LAB_TURN, *LAB_TURN, "stopped")
+    assert [(t.role, t.final, t.interrupted) for t in summary.transcripts] == [
+        ("user", True, False),
+        ("assistant", True, False),
+        ("user", True, False),
+        ("assistant", True, False),
+    ]
+    assert summary.transcripts[1].text.startswith("Hello! I heard")
+    assert [t.status for t in summary.turns] == ["completed", "completed"]
+    assert all(t.latency_ms is not None and t.latency_ms >= 0 for t in summary.turns)
+    assert summary.reply_audio is not None and len(summary.reply_audio) > 24000 * 4
+    assert level_db(summary.reply_audio.tobytes()) > -30, "the recorded reply is audible"
+    report = summary.report()
+    assert report.splitlines()[0] == "States: starting → ready → " + " → ".join(LAB_TURN * 2) + " → stopped"
+    assert "Turns: 2 (completed, completed)" in report
+    assert not runner.running
+
+
+def test_barge_in_mid_reply_flushes_playback_and_cancels_the_response(make_server) -> None:
+    server = make_server(speed=4)
+    microphone, speaker = WavMicrophone(realtime=False), RecordingSpeaker(realtime=True)
+    runner = SessionRunner(settings_for(server), microphone=microphone, speaker=speaker)
+    runner.start()
+    try:
+        assert runner.wait_for_state("ready", timeout=10)
+        microphone.say(AUDIO / "pyramids.wav")
+        assert runner.wait_for(lambda snap: speaker.buffer.buffered_ms > 300, timeout=10), "reply is queued"
+        microphone.say(AUDIO / "interrupt.wav")
+        assert runner.wait_for(lambda snap: snap.event_counts.get("response.done", 0) >= 2, timeout=20)
+    finally:
+        assert runner.stop()
+    summary = runner.summary()
+    assert speaker.buffer.cleared_ms >= 260, "the queued, unplayed reply was flushed at once"
+    statuses = [t.status for t in summary.turns]
+    assert statuses == ["cancelled", "completed"]
+    assistant_lines = [t for t in summary.transcripts if t.role == "assistant"]
+    assert [t.interrupted for t in assistant_lines] == [True, False]
+    assert "assistant_speaking" in summary.states and summary.states.index("listening", 3) > summary.states.index(
+        "assistant_speaking"
+    )
+
+
+@pytest.mark.parametrize("moment", ["starting", "ready"])
+def test_stop_returns_within_half_a_second(make_server, moment: str) -> None:
+    faults = Faults(event_delay_ms=3000) if moment == "starting" else Faults()
+    server = make_server(speed=1, faults=faults)
+    runner = scripted_runner(server, realtime=True)
+    runner.start()
+    assert runner.wait_for_state(moment, timeout=10)
+    began = time.monotonic()
+    stopped = runner.stop()
+    elapsed = time.monotonic() - began
+    assert stopped and elapsed < 0.5, f"stop took {elapsed:.3f} s"
+    assert runner.state == "stopped" and not runner.microphone.running and not runner.speaker.running
+
+
+def test_stop_while_the_assistant_speaks(make_server) -> None:
+    server = make_server(speed=1)
+    runner = scripted_runner(server, realtime=True)
+    runner.start()
+    assert runner.wait_for_state("ready", timeout=10)
+    runner.microphone.say(AUDIO / "hello.wav")  # type: ignore[attr-defined]
+    assert runner.wait_for_state("assistant_speaking", timeout=15)
+    began = time.monotonic()
+    assert runner.stop() and time.monotonic() - began < 0.5
+    assert runner.state == "stopped"
+
+
+def test_failures_end_in_error_with_a_message_and_the_runner_can_start_again(make_server) -> None:
+    server = make_server(faults=Faults(close_after_events=2))
+    runner = scripted_runner(server)
+    runner.start()
+    assert runner.wait_for_state("error", timeout=10)
+    assert "closed the session" in (runner.last_error or "")
+    assert runner.wait_for(lambda snap: not runner.running, timeout=2)
+
+    server.faults = Faults()
+    runner.start()
+    assert runner.wait_for_state("ready", timeout=10)
+    assert runner.stop()
+    assert runner.last_error is None
+
+    wrong = scripted_runner(server, key="k3y-not-this-one")
+    wrong.start()
+    assert wrong.wait_for_state("error", timeout=10)
+    assert "401" in (wrong.last_error or "") and "k3y-not-this-one" not in (wrong.last_error or "")
+
+
+def test_typed_messages_and_interrupt_from_another_thread(make_server) -> None:
+    server = make_server(speed=2)
+    speaker = RecordingSpeaker(realtime=True)
+    runner = SessionRunner(settings_for(server), microphone=WavMicrophone(realtime=False), speaker=speaker)
+    runner.start()
+    try:
+        assert runner.wait_for_state("ready", timeout=10)
+        runner.send_text("Tell me about Rome.")
+        assert runner.wait_for_state("assistant_speaking", timeout=10)
+        runner.interrupt()
+        assert runner.wait_for(lambda snap: snap.event_counts.get("response.done", 0) >= 1, timeout=10)
+    finally:
+        runner.stop()
+    summary = runner.summary()
+    assert summary.transcripts[-1].interrupted
+    assert speaker.buffer.cleared_ms > 0 or speaker.buffer.buffered_ms == 0
+
+
+def _open_sockets() -> int:
+    count = 0
+    for fd in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(FileNotFoundError):  # the descriptor listdir itself used
+            count += os.readlink(f"/proc/self/fd/{fd}").startswith("socket:")
+    return count
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc to count open sockets")
+def test_twenty_start_stop_cycles_leave_nothing_behind(make_server: Callable[..., MockServer]) -> None:
+    server = make_server(speed=math.inf, first_audio_delay_ms=0)
+    runner = scripted_runner(server, realtime=True)
+    runner.start()  # warm up: first connection, first imports
+    runner.wait_for_state("ready", timeout=10)
+    runner.stop()
+    threads, sockets = threading.active_count(), _open_sockets()
+    for _ in range(20):
+        runner.start()
+        assert runner.wait_for_state("ready", timeout=10)
+        assert runner.stop()
+    deadline = time.monotonic() + 2
+    while (threading.active_count(), _open_sockets()) != (threads, sockets) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert threading.active_count() == threads
+    assert _open_sockets() == sockets
+    assert server.active_sessions == 0
+    assert not runner.microphone.running and not runner.speaker.running
+
+
+def test_the_recording_can_be_replayed_inline(server: MockServer) -> None:
+    runner = scripted_runner(server)
+    runner.run_turns([AUDIO / "rome.wav"], timeout=30)
+    speaker = runner.speaker
+    assert isinstance(speaker, RecordingSpeaker)
+    player = speaker.audio()
+    assert player.data[:4] == b"RIFF" and np.asarray(speaker.samples).dtype == np.int16
