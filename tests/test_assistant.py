@@ -218,3 +218,11 @@ def test_the_voice_rule_of_the_lab() -> None:
         "silence_duration_ms": 500,
     }
     assert (wire["input_audio_format"], wire["output_audio_format"]) == ("pcm16", "pcm16")
+
+
+def test_a_fatal_server_error_ends_the_session_in_error(make_server) -> None:
+    server = make_server(faults=Faults(error_after_events=2))
+    heard = Heard()
+    run(make_assistant(server, heard).start())
+    assert heard.state_names == ["starting", "ready", "error"]
+    assert "fault injection" in heard.states[-1][1] and "internal_server_error" in heard.states[-1][1]

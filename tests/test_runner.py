@@ -73,6 +73,7 @@ def test_barge_in_mid_reply_flushes_playback_and_cancels_the_response(make_serve
         assert runner.wait_for_state("ready", timeout=10)
         microphone.say(AUDIO / "pyramids.wav")
         assert runner.wait_for(lambda snap: speaker.buffer.buffered_ms > 300, timeout=10), "reply is queued"
+        assert runner.wait_for(lambda snap: runner.levels[1] > 0.01, timeout=5), "the speaker level moves"
         microphone.say(AUDIO / "interrupt.wav")
         assert runner.wait_for(lambda snap: snap.event_counts.get("response.done", 0) >= 2, timeout=20)
     finally:

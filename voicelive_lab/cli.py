@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     mock.add_argument("--script", help="JSON file of scripted turns for the assistant")
     mock.add_argument("--speed", type=float, default=4.0, help="reply streaming speed, x real time (0 = no pacing)")
 
-    commands.add_parser("doctor", help="show which service and settings the notebooks will use")
+    commands.add_parser("doctor", help="show which service, settings and audio devices the notebooks will use")
 
     args, extra = parser.parse_known_args(argv)
     if args.command == "lab":
@@ -103,6 +103,10 @@ def run_doctor() -> int:
         print(f"Configuration problem: {error}", file=sys.stderr)
         return 1
     print(settings.describe())
+    print()
+    from .audio import audio_status
+
+    print(audio_status().describe())
     return 0
 
 

@@ -112,6 +112,11 @@ class SessionRunner:
         return self._thread is not None and self._thread.is_alive()
 
     @property
+    def levels(self) -> tuple[float, float]:
+        """(microphone, speaker) RMS level of the latest 20 ms block, 0..1; safe from any thread."""
+        return float(getattr(self.microphone, "level", 0.0)), float(getattr(self.speaker, "level", 0.0))
+
+    @property
     def last_error(self) -> str | None:
         errors = [s.message for s in self.log.snapshot().states if s.state == "error"]
         return errors[-1] if errors else None
