@@ -101,6 +101,7 @@ def test_stop_returns_within_half_a_second(make_server, moment: str) -> None:
     elapsed = time.monotonic() - began
     assert stopped and elapsed < 0.5, f"stop took {elapsed:.3f} s"
     assert runner.state == "stopped" and not runner.microphone.running and not runner.speaker.running
+    assert runner.stop(), "stopping again is harmless"
 
 
 def test_stop_while_the_assistant_speaks(make_server) -> None:
