@@ -26,6 +26,7 @@ from .session_log import SessionLog, SessionSnapshot, TranscriptLine, TurnTiming
 log = logging.getLogger("voicelive_lab.runner")
 
 MIC_QUEUE_BLOCKS = 500  # 10 s of 20 ms blocks: if the network stalls longer, the oldest audio is dropped
+MAX_SENT_AUDIO_BYTES = 10 * 60 * 48_000  # the last 10 minutes of what the microphone sent are kept for plots
 GRACEFUL_STOP_S = 0.25
 
 
@@ -52,6 +53,11 @@ class SessionSummary:
     snapshot: SessionSnapshot
     reply_audio: np.ndarray | None
     error: str | None
+    #: What the microphone sent (24 kHz int16) and when its first kept sample was sent (session seconds).
+    sent_audio: np.ndarray | None = None
+    sent_started_at: float = 0.0
+    #: Where each stretch of reply audio started: (session seconds, sample offset into reply_audio).
+    reply_segments: tuple[tuple[float, int], ...] = ()
 
     def report(self) -> str:
         """Deterministic text (no timings, no ids) that a notebook can print and nbval can compare."""
@@ -97,6 +103,8 @@ class SessionRunner:
         self._mic_started = False
         self._mic_queue: asyncio.Queue[bytes] | None = None
         self.mic_blocks_dropped = 0
+        self._sent = bytearray()
+        self._sent_started: float | None = None
 
     def __repr__(self) -> str:
         return f"<SessionRunner {self.state} backend={self.settings.backend}>"
@@ -128,6 +136,8 @@ class SessionRunner:
                 return
             self.log.reset()
             self._mic_started = False
+            self._sent = bytearray()
+            self._sent_started = None
             ready = threading.Event()
             self._thread = threading.Thread(target=self._thread_main, args=(ready,), name="voicelive-session")
             self._thread.daemon = True
@@ -174,6 +184,8 @@ class SessionRunner:
             if not states or states[-1] != change.state:
                 states.append(change.state)
         samples = getattr(self.speaker, "samples", None)
+        origin = snapshot.started_at or 0.0
+        sent = np.frombuffer(bytes(self._sent), dtype="<i2").copy()
         return SessionSummary(
             states=tuple(states),
             event_types=tuple(e.type for e in snapshot.events),
@@ -182,6 +194,9 @@ class SessionRunner:
             snapshot=snapshot,
             reply_audio=None if samples is None else np.asarray(samples),
             error=self.last_error,
+            sent_audio=sent if len(sent) else None,
+            sent_started_at=(self._sent_started or origin) - origin,
+            reply_segments=tuple((at - origin, offset) for at, offset in getattr(self.speaker, "segments", [])),
         )
 
     def run_turns(self, wav_paths: Sequence[str | os.PathLike[str]], timeout: float = 60.0) -> SessionSummary:
@@ -274,6 +289,16 @@ class SessionRunner:
         while True:
             block = await queue.get()
             await assistant.append_audio(block)
+            self._keep_sent(block)
+
+    def _keep_sent(self, block: bytes) -> None:
+        if self._sent_started is None:
+            self._sent_started = time.monotonic()
+        self._sent += block
+        excess = len(self._sent) - MAX_SENT_AUDIO_BYTES
+        if excess > 0:
+            del self._sent[:excess]
+            self._sent_started += excess / 48_000
 
     def _on_microphone_block(self, block: bytes) -> None:
         """Called on the audio thread: hand the block to the session loop, never touch asyncio here."""

@@ -1,0 +1,138 @@
+"""SessionPanel driven by its buttons against the practice server, and the plots of a real session."""
+
+from __future__ import annotations
+
+import io
+import time
+from collections.abc import Callable
+
+import pytest
+from matplotlib.figure import Figure
+from support import AUDIO
+from test_runner import scripted_runner, settings_for
+
+from voicelive_lab.audio import RecordingSpeaker, WavMicrophone
+from voicelive_lab.plots import plot_latency, plot_timeline, plot_waveforms
+from voicelive_lab.runner import SessionSummary
+from voicelive_lab.widgets import SessionPanel
+
+
+def eventually(condition: Callable[[], bool], timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "the panel did not show it in time"
+        time.sleep(0.02)
+
+
+def test_the_panel_runs_a_conversation_from_its_buttons(make_server) -> None:
+    server = make_server(speed=3)
+    panel = SessionPanel(
+        settings_for(server), microphone=WavMicrophone(realtime=False), speaker=RecordingSpeaker(realtime=True)
+    )
+    assert repr(panel) == "SessionPanel(backend='practice')"
+    assert "idle" in panel.badge.value
+    assert (panel.start_button.disabled, panel.stop_button.disabled, panel.interrupt_button.disabled) == (
+        False,
+        True,
+        True,
+    )
+    assert panel.sample_button.disabled and "sample utterances" in panel.source_note.value
+
+    panel.start_button.click()
+    try:
+        eventually(lambda: ">ready<" in panel.badge.value)
+        assert panel.start_button.disabled and not panel.stop_button.disabled and not panel.sample_button.disabled
+
+        panel.sample_choice.value = "pyramids.wav"
+        panel.sample_button.click()
+        eventually(lambda: ">assistant speaking<" in panel.badge.value)
+        assert not panel.interrupt_button.disabled
+        eventually(lambda: panel.speaker_level.value > 0)
+        eventually(lambda: "response.done" in panel.events.value)
+        assert "<b>You:</b> (1.7 s of speech)" in panel.transcript.value
+        assert "<b>Assistant:</b> Hello! I heard 1.7 seconds" in panel.transcript.value
+        assert "turn 1: first audio after" in panel.latency.value
+
+        panel.event_filter.value = "speech_"
+        assert "speech_started" in panel.events.value and "response.done" not in panel.events.value
+        panel.event_filter.value = ""
+
+        panel.text_input.value = "Tell me about Rome."
+        panel.text_button.click()
+        eventually(lambda: "Tell me about Rome." in panel.transcript.value and not panel.interrupt_button.disabled)
+        panel.interrupt_button.click()
+        eventually(lambda: "(interrupted)" in panel.transcript.value)
+    finally:
+        panel.stop_button.click()
+    eventually(lambda: ">stopped<" in panel.badge.value and not panel.start_button.disabled)
+    assert panel.stop_button.disabled and panel.sample_button.disabled
+    eventually(lambda: len(panel.replay.outputs) == 1)
+    assert "<audio" in panel.replay.outputs[0]["data"]["text/html"], "an inline player for the recording"
+    assert "error" not in panel.badge.value
+    assert [t.status for t in panel.summary().turns][:1] == ["completed"]
+
+
+def test_a_failed_session_shows_the_reason_on_the_badge(make_server) -> None:
+    server = make_server()
+    panel = SessionPanel(scripted_runner(server, key="k3y-not-this-one"))
+    panel.start_button.click()
+    eventually(lambda: ">error<" in panel.badge.value and not panel.start_button.disabled)
+    assert "401" in panel.badge.value and "k3y-not-this-one" not in panel.badge.value
+
+
+@pytest.fixture(scope="module")
+def session_summary() -> SessionSummary:
+    from voicelive_lab.mock import MockServer
+
+    with MockServer(speed=4) as server:
+        runner = scripted_runner(server)
+        return runner.run_turns([AUDIO / "hello.wav", AUDIO / "rome.wav"], timeout=60)
+
+
+def rendered(figure: Figure) -> bytes:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    return buffer.getvalue()
+
+
+def test_waveform_plot_shows_both_sides_on_one_time_axis(session_summary: SessionSummary) -> None:
+    figure = plot_waveforms(session_summary)
+    sent, heard = figure.axes
+    assert (sent.get_title(loc="left"), heard.get_title(loc="left")) == (
+        "Sent by the microphone",
+        "Heard from the assistant",
+    )
+    assert heard.get_xlabel() == "time since start (s)" and sent.get_ylabel() == "amplitude"
+    assert sent.lines and heard.lines
+    boundaries = [line for line in sent.lines if line.get_linestyle() == "--"]
+    assert len(boundaries) == len(session_summary.turns) == 2
+    first_reply = min(line.get_xdata()[0] for line in heard.lines if line.get_linestyle() != "--")
+    assert first_reply > session_summary.turns[0].speech_stopped_at, "the reply comes after the question"
+    assert rendered(figure)[:4] == b"\x89PNG"
+
+
+def test_timeline_plot_has_state_spans_and_event_rows(session_summary: SessionSummary) -> None:
+    figure = plot_timeline(session_summary)
+    (axes, *_) = figure.axes
+    assert len(axes.patches) == len(session_summary.snapshot.states)
+    assert [label.get_text() for label in axes.get_yticklabels()] == [
+        "your audio",
+        "conversation",
+        "response",
+        "session",
+        "errors",
+    ]
+    legend = [text.get_text() for text in axes.get_legend().get_texts()]
+    assert legend[:3] == ["starting", "ready", "listening"] and "assistant speaking" in legend
+    assert len(axes.lines) == len(session_summary.snapshot.events)
+    assert rendered(figure)[:4] == b"\x89PNG"
+
+
+def test_latency_plot_has_two_bars_per_turn(session_summary: SessionSummary) -> None:
+    figure = plot_latency(session_summary)
+    (axes,) = figure.axes
+    assert len(axes.patches) == 2 * len(session_summary.turns)
+    assert axes.get_ylabel() == "milliseconds" and axes.get_title() == "Latency per turn"
+    heights = [patch.get_height() for patch in axes.patches]
+    assert all(height > 0 for height in heights)
+    assert [label.get_text() for label in axes.get_xticklabels()] == ["turn 1", "turn 2"]

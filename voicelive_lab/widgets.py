@@ -1,0 +1,254 @@
+"""SessionPanel: Start / Stop / Interrupt, the state, transcripts, events, levels and latency, in one widget.
+
+The session runs on its own thread (SessionRunner). A small refresher thread copies what the runner
+reports into widget traits about ten times a second; nothing is ever printed into a cell.
+"""
+
+from __future__ import annotations
+
+import html
+import threading
+from pathlib import Path
+from typing import Any
+
+import ipywidgets as widgets
+
+from .config import Settings
+from .runner import MicrophoneLike, SessionRunner, SessionSummary, SpeakerLike
+from .session_log import SessionSnapshot
+
+REFRESH_S = 0.1
+EVENT_ROWS_SHOWN = 200
+SAMPLES = Path(__file__).resolve().parent.parent / "assets" / "audio"
+STATE_STYLE = {
+    "idle": ("#57606a", "#eaeef2"),
+    "starting": ("#7d4e00", "#fff8c5"),
+    "ready": ("#1a7f37", "#dafbe1"),
+    "listening": ("#0550ae", "#ddf4ff"),
+    "processing": ("#6639ba", "#fbefff"),
+    "assistant_speaking": ("#0e6e5c", "#d3f5ee"),
+    "error": ("#a40e26", "#ffebe9"),
+    "stopped": ("#57606a", "#eaeef2"),
+}
+
+
+class SessionPanel(widgets.VBox):
+    """A voice session you can see and hear in JupyterLab; ``display(panel)`` or leave it last in a cell."""
+
+    def __init__(
+        self,
+        runner_or_settings: SessionRunner | Settings | None = None,
+        *,
+        microphone: MicrophoneLike | None = None,
+        speaker: SpeakerLike | None = None,
+    ) -> None:
+        notes: list[str] = []
+        if isinstance(runner_or_settings, SessionRunner):
+            runner = runner_or_settings
+        else:
+            microphone = microphone or _pick_microphone(notes)
+            speaker = speaker or _pick_speaker(notes)
+            runner = SessionRunner(runner_or_settings, microphone=microphone, speaker=speaker)
+        self.runner = runner
+        self._shown_version = -1
+        self._refresher: threading.Thread | None = None
+        self._replay_shown = False
+
+        self.start_button = widgets.Button(description="Start", icon="play", button_style="success")
+        self.stop_button = widgets.Button(description="Stop", icon="stop", button_style="danger", disabled=True)
+        self.interrupt_button = widgets.Button(description="Interrupt", icon="hand-paper", disabled=True)
+        self.badge = widgets.HTML()
+        self.source_note = widgets.HTML(_source_note(runner, notes))
+        self.sample_choice = widgets.Dropdown(options=_sample_files(), layout={"width": "220px"})
+        self.sample_button = widgets.Button(description="Send sample utterance", icon="comment", disabled=True)
+        self.text_input = widgets.Text(placeholder="…or type a message", layout={"width": "320px"})
+        self.text_button = widgets.Button(description="Send", disabled=True, layout={"width": "80px"})
+        self.mic_level = widgets.FloatProgress(min=0, max=1, description="mic", layout={"width": "260px"})
+        self.speaker_level = widgets.FloatProgress(min=0, max=1, description="assistant", layout={"width": "260px"})
+        self.latency = widgets.HTML()
+        self.transcript = widgets.HTML(layout={"max_height": "220px", "overflow": "auto"})
+        self.event_filter = widgets.Text(placeholder="filter events, e.g. response", layout={"width": "320px"})
+        self.events = widgets.HTML(layout={"max_height": "180px", "overflow": "auto"})
+        self.replay = widgets.Output()
+        for widget, name in (
+            (self.badge, "vl-badge"),
+            (self.transcript, "vl-transcript"),
+            (self.events, "vl-events"),
+            (self.latency, "vl-latency"),
+        ):
+            widget.add_class(name)
+
+        self.start_button.on_click(lambda _: self.start())
+        self.stop_button.on_click(lambda _: self.stop())
+        self.interrupt_button.on_click(lambda _: self.runner.interrupt())
+        self.sample_button.on_click(lambda _: self.send_sample())
+        self.text_button.on_click(lambda _: self.send_text())
+        self.event_filter.observe(lambda _: self._refresh(force=True), names="value")
+
+        can_say = hasattr(runner.microphone, "say")
+        controls = [self.start_button, self.stop_button, self.interrupt_button, self.badge]
+        speaking = [self.sample_choice, self.sample_button] if can_say else []
+        super().__init__(
+            [
+                widgets.HBox(controls, layout={"align_items": "center"}),
+                self.source_note,
+                widgets.HBox([*speaking, self.text_input, self.text_button]),
+                widgets.HBox([self.mic_level, self.speaker_level, self.latency]),
+                widgets.HTML("<b>Transcript</b>"),
+                self.transcript,
+                widgets.HBox([widgets.HTML("<b>Events</b>"), self.event_filter]),
+                self.events,
+                self.replay,
+            ]
+        )
+        self.add_class("vl-session-panel")
+        self._refresh(force=True)
+
+    def __repr__(self) -> str:
+        return f"SessionPanel(backend={self.runner.settings.backend!r})"
+
+    # ----------------------------------------------------------------- actions
+
+    def start(self) -> None:
+        """Start a session (what the Start button does)."""
+        with self.replay:
+            self.replay.clear_output()
+        self._replay_shown = False
+        self.runner.start()
+        self._ensure_refresher()
+
+    def stop(self) -> None:
+        """Stop the session (what the Stop button does)."""
+        self.runner.stop()
+        self._refresh(force=True)
+
+    def send_sample(self, name: str | None = None) -> None:
+        """Speak a sample utterance into the session through the WAV-file microphone."""
+        self.runner.microphone.say(SAMPLES / (name or self.sample_choice.value))  # type: ignore[attr-defined]
+
+    def send_text(self, text: str | None = None) -> None:
+        message = (text if text is not None else self.text_input.value).strip()
+        if message:
+            self.runner.send_text(message)
+            self.text_input.value = ""
+
+    def summary(self) -> SessionSummary:
+        return self.runner.summary()
+
+    @property
+    def recording(self) -> Any:
+        """The assistant's voice as recorded by a RecordingSpeaker (an inline player), or None."""
+        speaker = self.runner.speaker
+        return speaker.audio() if hasattr(speaker, "audio") else None
+
+    # ----------------------------------------------------------------- refreshing
+
+    def _ensure_refresher(self) -> None:
+        if self._refresher is None or not self._refresher.is_alive():
+            self._refresher = threading.Thread(target=self._refresh_loop, name="voicelive-panel", daemon=True)
+            self._refresher.start()
+
+    def _refresh_loop(self) -> None:
+        stopping = threading.Event()
+        while not stopping.wait(REFRESH_S):
+            self._refresh()
+            if not self.runner.running:
+                self._refresh(force=True)
+                stopping.set()
+
+    def _refresh(self, force: bool = False) -> None:
+        snap = self.runner.log.snapshot()
+        running = self.runner.running
+        mic, assistant = self.runner.levels
+        self.mic_level.value = min(1.0, mic * 4) if running else 0.0
+        self.speaker_level.value = min(1.0, assistant * 4) if running else 0.0
+        if snap.version == self._shown_version and not force:
+            return
+        self._shown_version = snap.version
+        state = snap.state
+        self.start_button.disabled = running
+        self.stop_button.disabled = not running
+        self.interrupt_button.disabled = state not in ("processing", "assistant_speaking")
+        live = running and state not in ("starting", "error", "stopped")
+        self.sample_button.disabled = self.text_button.disabled = not live
+        self.badge.value = _badge(state, snap.message)
+        self.transcript.value = _transcript_html(snap)
+        self.events.value = _events_html(snap, self.event_filter.value)
+        self.latency.value = _latency_html(snap)
+        can_replay = hasattr(self.runner.speaker, "audio")
+        if not running and state == "stopped" and not self._replay_shown and can_replay:
+            self._replay_shown = True
+            self.replay.append_display_data(self.recording)
+
+
+def _pick_microphone(notes: list[str]) -> MicrophoneLike:
+    from .audio import Microphone, WavMicrophone, audio_status
+
+    status = audio_status()
+    if status.can_record:
+        return Microphone()
+    notes.append(next((p for p in status.problems if "microphone" in p.lower()), "No microphone is available."))
+    return WavMicrophone()
+
+
+def _pick_speaker(notes: list[str]) -> SpeakerLike:
+    from .audio import RecordingSpeaker, Speaker, audio_status
+
+    status = audio_status()
+    if status.can_play:
+        return Speaker()
+    notes.append(next((p for p in status.problems if "speaker" in p.lower()), "No speaker is available."))
+    return RecordingSpeaker()
+
+
+def _source_note(runner: SessionRunner, notes: list[str]) -> str:
+    mic = "your microphone" if not hasattr(runner.microphone, "say") else "sample utterances (WAV files)"
+    out = "your speaker" if not hasattr(runner.speaker, "audio") else "a recording you can replay after Stop"
+    why = "".join(f"<br><i>{html.escape(note)}</i>" for note in notes)
+    service = "the offline practice server" if runner.settings.backend == "practice" else "Azure Voice Live"
+    return f"<small>Talking to {service}. Input: {mic}. Output: {out}.{why}</small>"
+
+
+def _sample_files() -> list[str]:
+    return sorted(path.name for path in SAMPLES.glob("*.wav"))
+
+
+def _badge(state: str, message: str) -> str:
+    colour, background = STATE_STYLE.get(state, STATE_STYLE["idle"])
+    label = state.replace("_", " ")
+    return (
+        f'<span style="display:inline-block;padding:2px 10px;border-radius:12px;font-weight:600;'
+        f'color:{colour};background:{background}">{html.escape(label)}</span> '
+        f'<span class="vl-message">{html.escape(message)}</span>'
+    )
+
+
+def _transcript_html(snap: SessionSnapshot) -> str:
+    if not snap.transcripts:
+        return "<i>Nothing said yet.</i>"
+    rows = []
+    for line in snap.transcripts:
+        who = "You" if line.role == "user" else "Assistant"
+        mark = " <i>(interrupted)</i>" if line.interrupted else ("" if line.final else " …")
+        rows.append(f'<div class="vl-{line.role}"><b>{who}:</b> {html.escape(line.text)}{mark}</div>')
+    return "".join(rows)
+
+
+def _events_html(snap: SessionSnapshot, text_filter: str) -> str:
+    wanted = text_filter.strip().lower()
+    rows = [e for e in snap.events if wanted in e.type.lower() or wanted in e.detail.lower()][-EVENT_ROWS_SHOWN:]
+    if not rows:
+        return "<i>No events yet.</i>"
+    body = "\n".join(f"{e.at:7.2f}s  {e.type:<55} {e.detail[:80]}" for e in rows)
+    dropped = f"<i>{snap.events_dropped} older events not kept.</i>" if snap.events_dropped else ""
+    return f"{dropped}<pre style='margin:0;font-size:11px'>{html.escape(body)}</pre>"
+
+
+def _latency_html(snap: SessionSnapshot) -> str:
+    parts = []
+    for number, turn in enumerate(snap.turns, start=1):
+        if turn.latency_ms is None:
+            continue
+        reply = f", reply streamed in {turn.reply_ms / 1000:.1f} s" if turn.reply_ms is not None else ""
+        parts.append(f"turn {number}: first audio after {turn.latency_ms:.0f} ms{reply}")
+    return "<small>" + ("; ".join(parts[-3:]) or "Latency appears after the first reply.") + "</small>"
