@@ -164,3 +164,5 @@ def test_voicelive_lab_lab_serves_the_notebooks_folder(tmp_path: Path) -> None:
         process.terminate()
         process.wait(timeout=15)
     assert [item["name"] for item in listing["content"]] == ["00_setup.ipynb"]
+    with socket.socket() as probe:
+        assert probe.connect_ex(("127.0.0.1", port)) != 0, "stopping voicelive-lab lab stops JupyterLab too"

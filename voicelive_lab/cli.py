@@ -7,7 +7,6 @@ import math
 import os
 import secrets
 import signal
-import subprocess
 import sys
 import threading
 from pathlib import Path
@@ -50,10 +49,8 @@ def run_lab(notebooks: Path, jupyter_args: list[str]) -> int:
     command = [sys.executable, "-m", "jupyterlab", f"--ServerApp.root_dir={notebooks}", *jupyter_args]
     if hasattr(os, "geteuid") and os.geteuid() == 0 and "--allow-root" not in jupyter_args:
         command.append("--allow-root")  # containers often run as root; JupyterLab refuses without this
-    try:
-        return subprocess.call(command)
-    except KeyboardInterrupt:
-        return 0
+    os.execv(sys.executable, command)  # become JupyterLab, so Ctrl+C and SIGTERM reach it directly
+    return 0  # not reached
 
 
 def run_mock(args: argparse.Namespace) -> int:

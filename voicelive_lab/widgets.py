@@ -60,7 +60,9 @@ class SessionPanel(widgets.VBox):
         self.badge = widgets.HTML()
         self.source_note = widgets.HTML(_source_note(runner, notes))
         self.sample_choice = widgets.Dropdown(options=_sample_files(), layout={"width": "220px"})
-        self.sample_button = widgets.Button(description="Send sample utterance", icon="comment", disabled=True)
+        self.sample_button = widgets.Button(
+            description="Send sample utterance", icon="comment", disabled=True, layout={"width": "200px"}
+        )
         self.text_input = widgets.Text(placeholder="…or type a message", layout={"width": "320px"})
         self.text_button = widgets.Button(description="Send", disabled=True, layout={"width": "80px"})
         self.mic_level = widgets.FloatProgress(min=0, max=1, description="mic", layout={"width": "260px"})
@@ -86,11 +88,12 @@ class SessionPanel(widgets.VBox):
         self.event_filter.observe(lambda _: self._refresh(force=True), names="value")
 
         can_say = hasattr(runner.microphone, "say")
-        controls = [self.start_button, self.stop_button, self.interrupt_button, self.badge]
+        controls = [self.start_button, self.stop_button, self.interrupt_button]
         speaking = [self.sample_choice, self.sample_button] if can_say else []
         super().__init__(
             [
                 widgets.HBox(controls, layout={"align_items": "center"}),
+                self.badge,
                 self.source_note,
                 widgets.HBox([*speaking, self.text_input, self.text_button]),
                 widgets.HBox([self.mic_level, self.speaker_level, self.latency]),
@@ -239,7 +242,7 @@ def _events_html(snap: SessionSnapshot, text_filter: str) -> str:
     rows = [e for e in snap.events if wanted in e.type.lower() or wanted in e.detail.lower()][-EVENT_ROWS_SHOWN:]
     if not rows:
         return "<i>No events yet.</i>"
-    body = "\n".join(f"{e.at:7.2f}s  {e.type:<55} {e.detail[:80]}" for e in rows)
+    body = "\n".join(f"{e.at:7.2f}s  {e.type:<55} {e.detail[:80]}" for e in reversed(rows))  # newest first
     dropped = f"<i>{snap.events_dropped} older events not kept.</i>" if snap.events_dropped else ""
     return f"{dropped}<pre style='margin:0;font-size:11px'>{html.escape(body)}</pre>"
 
