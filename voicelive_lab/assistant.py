@@ -89,39 +89,16 @@ class VoiceAssistant:
     """One Voice Live session: connect, configure, then handle events until stopped."""
 
     # BEGIN VOICE LIVE ASSISTANT IMPLEMENTATION
-    def __init__(
-        self,
-        endpoint: str,
-        credential: Any,
-        model: str,
-        voice: str,
-        instructions: str,
-        *,
-        turn_detection: ServerVad | Any | None = None,
-        on_state: StateCallback | None = None,
-        on_audio: AudioCallback | None = None,
-        on_interrupt: Callable[[], None] | None = None,
-        on_transcript: TranscriptCallback | None = None,
-        on_event: EventCallback | None = None,
-    ) -> None:
+    def __init__(self, endpoint: str, credential: Any, model: str, voice: str, instructions: str, **options: Any):
+        """Keep the five settings the lab's assistant needs; ``options`` go to :meth:`set_options`."""
         self.endpoint = endpoint
         self.credential = credential
         self.model = model
         self.voice = voice
         self.instructions = instructions
-        self.turn_detection = turn_detection or ServerVad(threshold=0.5, prefix_padding_ms=300, silence_duration_ms=500)
-        self.on_state = on_state or _ignore
-        self.on_audio = on_audio or _ignore
-        self.on_interrupt = on_interrupt or _ignore
-        self.on_transcript = on_transcript or _ignore
-        self.on_event = on_event or _ignore
         self.connection: VoiceLiveConnection | None = None
-        self.state = "idle"
-        self.last_error: str | None = None
         self._stopping = False
-        self._active_response_id: str | None = None
-        self._interrupted_response_id: str | None = None
-        self._assistant_text: dict[str, str] = {}
+        self.set_options(**options)
 
     async def start(self) -> None:
         """Connect, configure the session, and handle events until the session ends or ``stop()``."""
@@ -162,6 +139,29 @@ class VoiceAssistant:
             await connection.close()
 
     # END VOICE LIVE ASSISTANT IMPLEMENTATION
+
+    def set_options(
+        self,
+        *,
+        turn_detection: Any | None = None,
+        on_state: StateCallback | None = None,
+        on_audio: AudioCallback | None = None,
+        on_interrupt: Callable[[], None] | None = None,
+        on_transcript: TranscriptCallback | None = None,
+        on_event: EventCallback | None = None,
+    ) -> None:
+        """How the assistant reports (callbacks) and detects turns; the kit's addition to the lab's class."""
+        self.turn_detection = turn_detection or ServerVad(threshold=0.5, prefix_padding_ms=300, silence_duration_ms=500)
+        self.on_state = on_state or _ignore
+        self.on_audio = on_audio or _ignore
+        self.on_interrupt = on_interrupt or _ignore
+        self.on_transcript = on_transcript or _ignore
+        self.on_event = on_event or _ignore
+        self.state = "idle"
+        self.last_error: str | None = None
+        self._active_response_id: str | None = None
+        self._interrupted_response_id: str | None = None
+        self._assistant_text: dict[str, str] = {}
 
     async def append_audio(self, pcm: bytes) -> None:
         """Send microphone audio (24 kHz mono PCM16). The SDK wants it base64-encoded."""
