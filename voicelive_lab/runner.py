@@ -21,7 +21,7 @@ import numpy as np
 
 from .assistant import TranscriptUpdate, VoiceAssistant
 from .config import Settings, load_settings
-from .session_log import SessionLog, SessionSnapshot, TranscriptLine, TurnTiming, describe_event
+from .session_log import SessionLog, SessionSnapshot, TranscriptLine, TurnTiming, describe_event, response_id_of
 
 log = logging.getLogger("voicelive_lab.runner")
 
@@ -329,7 +329,7 @@ class SessionRunner:
         self._notify("state")
 
     def _on_event(self, event: Any) -> None:
-        self.log.event(str(event.type), describe_event(event))
+        self.log.event(str(event.type), describe_event(event), response_id_of(event))
         self._notify("event")
 
     def _on_transcript(self, update: TranscriptUpdate) -> None:

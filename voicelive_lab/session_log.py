@@ -50,6 +50,7 @@ class TurnTiming:
     first_audio_at: float | None = None
     done_at: float | None = None
     status: str | None = None
+    response_id: str | None = None
 
     @property
     def latency_ms(self) -> float | None:
@@ -124,19 +125,38 @@ class SessionLog:
             self._record.states.append(StateChange(self._now(), state, message))
             self._record.version += 1
 
-    def event(self, event_type: str, detail: str = "") -> None:
+    def event(self, event_type: str, detail: str = "", response_id: str | None = None) -> None:
         with self._lock:
             record = self._record
             now = self._now()
             record.events.append(EventRecord(now, event_type, detail))
             record.event_counts[event_type] = record.event_counts.get(event_type, 0) + 1
-            if event_type == "input_audio_buffer.speech_stopped":
-                record.turns.append(TurnTiming(now))
-            elif record.turns and event_type == "response.audio.delta" and record.turns[-1].first_audio_at is None:
-                record.turns[-1] = replace(record.turns[-1], first_audio_at=now)
-            elif record.turns and event_type == "response.done" and record.turns[-1].done_at is None:
-                record.turns[-1] = replace(record.turns[-1], done_at=now, status=detail.removeprefix("status="))
+            self._time_turns(record, event_type, detail, response_id, now)
             record.version += 1
+
+    @staticmethod
+    def _time_turns(record: _Record, event_type: str, detail: str, response_id: str | None, now: float) -> None:
+        """A turn starts when the user stops speaking; its reply is the next response created after that."""
+        turns = record.turns
+        if event_type == "input_audio_buffer.speech_stopped":
+            turns.append(TurnTiming(now))
+            return
+        if response_id is None:
+            return
+        if event_type == "response.created":
+            answered = [i for i in range(len(turns)) if turns[i].response_id is not None]
+            waiting = answered[-1] + 1 if answered else 0  # the first turn after the last answered one
+            if waiting < len(turns):
+                turns[waiting] = replace(turns[waiting], response_id=response_id)
+            return
+        index = next((i for i in range(len(turns)) if turns[i].response_id == response_id), None)
+        if index is None:
+            return
+        turn = turns[index]
+        if event_type == "response.audio.delta" and turn.first_audio_at is None:
+            turns[index] = replace(turn, first_audio_at=now)
+        elif event_type == "response.done" and turn.done_at is None:
+            turns[index] = replace(turn, done_at=now, status=detail.removeprefix("status="))
 
     def transcript(self, role: str, item_id: str, text: str, final: bool, interrupted: bool) -> None:
         with self._lock:
@@ -160,6 +180,13 @@ class SessionLog:
                 event_counts=dict(record.event_counts),
                 version=record.version,
             )
+
+
+def response_id_of(event: Any) -> str | None:
+    """The response an event belongs to, if any."""
+    if str(event.type) in ("response.created", "response.done"):
+        return getattr(event.response, "id", None)
+    return getattr(event, "response_id", None) if str(event.type).startswith("response.") else None
 
 
 def describe_event(event: Any) -> str:

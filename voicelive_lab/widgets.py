@@ -125,6 +125,22 @@ class SessionPanel(widgets.VBox):
         self.runner.stop()
         self._refresh(force=True)
 
+    def run_turns(self, wav_paths: list[str | Path], timeout: float = 60.0) -> SessionSummary:
+        """A scripted conversation (one WAV per turn) that the panel shows as it happens. Blocks."""
+        self._ensure_refresher_soon()
+        summary = self.runner.run_turns(wav_paths, timeout=timeout)
+        self._refresh(force=True)
+        return summary
+
+    def _ensure_refresher_soon(self) -> None:
+        """Start refreshing once the runner's thread exists (run_turns starts it)."""
+
+        def wait_then_refresh() -> None:
+            if self.runner.wait_for(lambda snap: self.runner.running, timeout=5):
+                self._ensure_refresher()
+
+        threading.Thread(target=wait_then_refresh, daemon=True).start()
+
     def send_sample(self, name: str | None = None) -> None:
         """Speak a sample utterance into the session through the WAV-file microphone."""
         self.runner.microphone.say(SAMPLES / (name or self.sample_choice.value))  # type: ignore[attr-defined]
