@@ -12,17 +12,16 @@ import inspect
 import threading
 import time
 from collections.abc import Coroutine
-from pathlib import Path
 from typing import Any
 
 from azure.ai.voicelive.models import RequestSession, ServerVad
 from azure.core.credentials import AzureKeyCredential
 
 from .assistant import VoiceAssistant
+from .audio.samples import sample
 from .config import Settings
 from .mock import MockServer
 
-SAMPLES = Path(__file__).resolve().parent.parent / "assets" / "audio"
 SECTION_TITLES = {1: "initialise and start", 2: "configure the session", 3: "handle session events"}
 LAB_STATES = ("starting", "ready", "listening", "processing", "assistant_speaking", "ready", "stopped")
 EXPECTED_VAD = {"type": "server_vad", "threshold": 0.5, "prefix_padding_ms": 300, "silence_duration_ms": 500}
@@ -183,7 +182,7 @@ def check_section_3(assistant_class: type[VoiceAssistant]) -> CheckPassed:
             speaker=RecordingSpeaker(realtime=False),
             assistant_factory=assistant_class,
         )
-        summary = runner.run_turns([SAMPLES / "pyramids.wav"], timeout=15)
+        summary = runner.run_turns([sample("pyramids.wav")], timeout=15)
         if summary.error and "NotImplementedError" in summary.error:
             raise CheckFailed(
                 3, "the event handlers run", summary.error, "write the handlers marked in the cell above."
@@ -224,9 +223,9 @@ def _check_barge_in(assistant_class: type[VoiceAssistant]) -> None:
         runner.start()
         try:
             runner.wait_for_state("ready", timeout=10)
-            microphone.say(SAMPLES / "pyramids.wav")
+            microphone.say(sample("pyramids.wav"))
             runner.wait_for_state("assistant_speaking", timeout=10)
-            microphone.say(SAMPLES / "interrupt.wav")
+            microphone.say(sample("interrupt.wav"))
             runner.wait_for(lambda snap: snap.event_counts.get("response.done", 0) >= 1, timeout=15)
         finally:
             runner.stop()

@@ -19,7 +19,6 @@ from .session_log import SessionSnapshot
 
 REFRESH_S = 0.1
 EVENT_ROWS_SHOWN = 200
-SAMPLES = Path(__file__).resolve().parent.parent / "assets" / "audio"
 STATE_STYLE = {
     "idle": ("#57606a", "#eaeef2"),
     "starting": ("#7d4e00", "#fff8c5"),
@@ -143,7 +142,9 @@ class SessionPanel(widgets.VBox):
 
     def send_sample(self, name: str | None = None) -> None:
         """Speak a sample utterance into the session through the WAV-file microphone."""
-        self.runner.microphone.say(SAMPLES / (name or self.sample_choice.value))  # type: ignore[attr-defined]
+        from .audio import sample
+
+        self.runner.microphone.say(sample(name or self.sample_choice.value))  # type: ignore[attr-defined]
 
     def send_text(self, text: str | None = None) -> None:
         message = (text if text is not None else self.text_input.value).strip()
@@ -229,7 +230,9 @@ def _source_note(runner: SessionRunner, notes: list[str]) -> str:
 
 
 def _sample_files() -> list[str]:
-    return sorted(path.name for path in SAMPLES.glob("*.wav"))
+    from .audio import sample_names
+
+    return sample_names()
 
 
 def _badge(state: str, message: str) -> str:

@@ -10,12 +10,14 @@ from .pcm import BLOCK_MS, SAMPLE_RATE
 from .playback import PlaybackBuffer
 from .protocols import AudioInput, AudioOutput
 from .recording_speaker import RecordingSpeaker
+from .samples import SAMPLES_DIR, sample, sample_names
 from .speaker import Speaker
 from .status import AudioStatus, audio_status
 from .wav_microphone import WavMicrophone
 
 __all__ = [
     "BLOCK_MS",
+    "SAMPLES_DIR",
     "SAMPLE_RATE",
     "AudioFileError",
     "AudioFileNotFound",
@@ -29,4 +31,6 @@ __all__ = [
     "Speaker",
     "WavMicrophone",
     "audio_status",
+    "sample",
+    "sample_names",
 ]
