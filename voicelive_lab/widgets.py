@@ -45,8 +45,7 @@ class SessionPanel(widgets.VBox):
         if isinstance(runner_or_settings, SessionRunner):
             runner = runner_or_settings
         else:
-            microphone = microphone or _pick_microphone(notes)
-            speaker = speaker or _pick_speaker(notes)
+            microphone, speaker = _pick_devices(microphone, speaker, notes)
             runner = SessionRunner(runner_or_settings, microphone=microphone, speaker=speaker)
         self.runner = runner
         self._shown_version = -1
@@ -201,24 +200,23 @@ class SessionPanel(widgets.VBox):
             self.replay.append_display_data(self.recording)
 
 
-def _pick_microphone(notes: list[str]) -> MicrophoneLike:
-    from .audio import Microphone, WavMicrophone, audio_status
+def _pick_devices(
+    microphone: MicrophoneLike | None, speaker: SpeakerLike | None, notes: list[str]
+) -> tuple[MicrophoneLike, SpeakerLike]:
+    """The device microphone and speaker where they work; else the file-based pair, noting why."""
+    from .audio import Microphone, RecordingSpeaker, Speaker, WavMicrophone, audio_status
 
-    status = audio_status()
-    if status.can_record:
-        return Microphone()
-    notes.append(next((p for p in status.problems if "microphone" in p.lower()), "No microphone is available."))
-    return WavMicrophone()
-
-
-def _pick_speaker(notes: list[str]) -> SpeakerLike:
-    from .audio import RecordingSpeaker, Speaker, audio_status
-
-    status = audio_status()
-    if status.can_play:
-        return Speaker()
-    notes.append(next((p for p in status.problems if "speaker" in p.lower()), "No speaker is available."))
-    return RecordingSpeaker()
+    status = audio_status() if microphone is None or speaker is None else None
+    if microphone is None and status is not None:
+        microphone = Microphone() if status.can_record else WavMicrophone()
+        if not status.can_record:
+            notes.append(next((p for p in status.problems if "microphone" in p.lower()), "No microphone."))
+    if speaker is None and status is not None:
+        speaker = Speaker() if status.can_play else RecordingSpeaker()
+        if not status.can_play:
+            notes.append(next((p for p in status.problems if "speaker" in p.lower()), "No speaker."))
+    assert microphone is not None and speaker is not None
+    return microphone, speaker
 
 
 def _source_note(runner: SessionRunner, notes: list[str]) -> str:
