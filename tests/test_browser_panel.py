@@ -31,6 +31,7 @@ CHROMIUM = Path("/usr/lib/chromium/chromium")  # the real binary; /usr/bin/chrom
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
 NOTEBOOK = "panel.ipynb"
+LESSON = "04_full_session.ipynb"
 SAMPLE = "pyramids.wav"
 WIDGETS_EXTENSION = "@jupyter-widgets/jupyterlab-manager"
 CHROMIUM_ARGS = [
@@ -84,6 +85,11 @@ def write_notebook(folder: Path) -> None:
     ]
     notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(notebook, folder / NOTEBOOK)
+    lesson = nbformat.read(ROOT / "notebooks" / LESSON, as_version=4)
+    for cell in lesson.cells:
+        if cell.cell_type == "code":
+            cell.outputs, cell.execution_count = [], None
+    nbformat.write(lesson, folder / LESSON)
 
 
 def wait_for_status(lab: Lab, process: subprocess.Popen[bytes], timeout: float) -> None:
@@ -251,6 +257,31 @@ def save_failure(page: sync_api.Page | None) -> None:
         (ARTIFACTS / "session-panel-failure.html").write_text(html)
 
 
+@contextlib.contextmanager
+def browser_page(tmp_path: Path, console: list[str]) -> Iterator[sync_api.Page]:
+    """Headless Debian Chromium with a fresh profile; console messages and page errors go to ``console``."""
+    with sync_api.sync_playwright() as playwright:
+        context = playwright.chromium.launch_persistent_context(
+            str(tmp_path / "chromium-profile"),
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=CHROMIUM_ARGS,
+            viewport={"width": 1280, "height": 1000},
+        )
+        try:
+            page = context.pages[0] if context.pages else context.new_page()
+            page.set_default_timeout(20_000)
+            page.on("console", lambda m: console.append(f"{m.type}: {m.text} <{m.location.get('url', '')}>"))
+            page.on("pageerror", lambda error: console.append(f"pageerror: {error}"))
+            try:
+                yield page
+            except BaseException:  # pytest-timeout's Failed too
+                save_failure(page)
+                raise
+        finally:
+            context.close()
+
+
 def test_session_panel_runs_a_conversation_in_jupyterlab(lab: Lab, tmp_path: Path) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     for stale in ARTIFACTS.glob("session-panel-*"):
@@ -262,79 +293,61 @@ def test_session_panel_runs_a_conversation_in_jupyterlab(lab: Lab, tmp_path: Pat
     def mark(step: str) -> None:
         timings[step] = round(time.monotonic() - started, 1)
 
-    with sync_api.sync_playwright() as playwright:
-        context = playwright.chromium.launch_persistent_context(
-            str(tmp_path / "chromium-profile"),  # a fresh profile for every run
-            executable_path=str(CHROMIUM),
-            headless=True,
-            args=CHROMIUM_ARGS,
-            viewport={"width": 1280, "height": 1000},
-        )
-        page = None
-        try:
-            page = context.pages[0] if context.pages else context.new_page()
-            page.set_default_timeout(20_000)
-            page.on("console", lambda m: console.append(f"{m.type}: {m.text} <{m.location.get('url', '')}>"))
-            page.on("pageerror", lambda error: console.append(f"pageerror: {error}"))
-            mark("browser")
+    with browser_page(tmp_path, console) as page:
+        mark("browser")
 
-            page.goto(f"{lab.url}/lab/tree/{NOTEBOOK}?token={lab.token}", wait_until="domcontentloaded")
-            config = json.loads(page.locator("#jupyter-config-data").text_content() or "{}")
-            extensions = [extension["name"] for extension in config.get("federated_extensions", [])]
-            assert WIDGETS_EXTENSION in extensions, f"the ipywidgets lab extension is not served: {extensions}"
-            page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=40_000)
-            mark("kernel idle")
+        page.goto(f"{lab.url}/lab/tree/{NOTEBOOK}?token={lab.token}", wait_until="domcontentloaded")
+        config = json.loads(page.locator("#jupyter-config-data").text_content() or "{}")
+        extensions = [extension["name"] for extension in config.get("federated_extensions", [])]
+        assert WIDGETS_EXTENSION in extensions, f"the ipywidgets lab extension is not served: {extensions}"
+        page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=40_000)
+        mark("kernel idle")
 
-            page.evaluate(WATCH_PANEL)
-            timings["run all attempts"] = run_all_cells(page)
-            panel = page.locator(".vl-session-panel")
-            panel.wait_for(state="visible", timeout=30_000)
-            badge = panel.locator(".vl-badge")
-            page.wait_for_function(badge_label_is("idle"))
-            mark("panel shown")
+        page.evaluate(WATCH_PANEL)
+        timings["run all attempts"] = run_all_cells(page)
+        panel = page.locator(".vl-session-panel")
+        panel.wait_for(state="visible", timeout=30_000)
+        badge = panel.locator(".vl-badge")
+        page.wait_for_function(badge_label_is("idle"))
+        mark("panel shown")
 
-            button(panel, "Start").click()
-            page.wait_for_function(badge_label_is("ready"))
-            mark("ready")
+        button(panel, "Start").click()
+        page.wait_for_function(badge_label_is("ready"))
+        mark("ready")
 
-            panel.locator("select").select_option(SAMPLE)
-            button(panel, "Send sample utterance").click()
-            page.wait_for_function(badge_label_is("assistant speaking"))
-            mark("assistant speaking")
-            page.screenshot(path=ARTIFACTS / "session-panel-speaking.png")
+        panel.locator("select").select_option(SAMPLE)
+        button(panel, "Send sample utterance").click()
+        page.wait_for_function(badge_label_is("assistant speaking"))
+        mark("assistant speaking")
+        page.screenshot(path=ARTIFACTS / "session-panel-speaking.png")
 
-            transcript = panel.locator(".vl-transcript")
-            sync_api.expect(transcript).to_contain_text("Assistant:")
-            sync_api.expect(transcript).to_contain_text("I heard")
-            assert "You:" in transcript.inner_text()
-            mark("reply in transcript")
-            # Let the reply finish playing, so the recording holds all of it.
-            page.wait_for_function(f"() => !({badge_label_is('assistant speaking')})()", timeout=30_000)
-            mark("reply played")
+        transcript = panel.locator(".vl-transcript")
+        sync_api.expect(transcript).to_contain_text("Assistant:")
+        sync_api.expect(transcript).to_contain_text("I heard")
+        assert "You:" in transcript.inner_text()
+        mark("reply in transcript")
+        # Let the reply finish playing, so the recording holds all of it.
+        page.wait_for_function(f"() => !({badge_label_is('assistant speaking')})()", timeout=30_000)
+        mark("reply played")
 
-            button(panel, "Stop").click()
-            page.wait_for_function(badge_label_is("stopped"))
-            mark("stopped")
-            player = panel.locator("audio")
-            sync_api.expect(player).to_have_count(1)
-            player.scroll_into_view_if_needed()
-            page.wait_for_function("(audio) => audio.readyState >= 1", arg=player.element_handle())
-            recording_s = player.evaluate("(audio) => audio.duration")
-            page.screenshot(path=ARTIFACTS / "session-panel-stopped.png")
-            mark("replay player shown")
+        button(panel, "Stop").click()
+        page.wait_for_function(badge_label_is("stopped"))
+        mark("stopped")
+        player = panel.locator("audio")
+        sync_api.expect(player).to_have_count(1)
+        player.scroll_into_view_if_needed()
+        page.wait_for_function("(audio) => audio.readyState >= 1", arg=player.element_handle())
+        recording_s = player.evaluate("(audio) => audio.duration")
+        page.screenshot(path=ARTIFACTS / "session-panel-stopped.png")
+        mark("replay player shown")
 
-            seen = page.evaluate("() => window.__vlBadges")
-            levels = page.evaluate("() => window.__vlLevels")
-            final = badge.inner_text()
-            stderr = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
-            tracebacks = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.error']")
-            error_outputs = [*stderr.all_inner_texts(), *tracebacks.all_inner_texts()]
-            shows_failure = page.get_by_text("Error displaying widget").count()
-        except BaseException:  # pytest-timeout's Failed too
-            save_failure(page)
-            raise
-        finally:
-            context.close()
+        seen = page.evaluate("() => window.__vlBadges")
+        levels = page.evaluate("() => window.__vlLevels")
+        final = badge.inner_text()
+        stderr = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
+        tracebacks = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.error']")
+        error_outputs = [*stderr.all_inner_texts(), *tracebacks.all_inner_texts()]
+        shows_failure = page.get_by_text("Error displaying widget").count()
 
     print(f"timings (s): {timings}\nbadge: {seen}\nlevels (%): {levels}\nrecording: {recording_s:.2f} s")
     print("console:", *console, sep="\n  ")
@@ -352,3 +365,38 @@ def test_session_panel_runs_a_conversation_in_jupyterlab(lab: Lab, tmp_path: Pat
     assert levels.get("mic", 0) > 0 and levels.get("assistant", 0) > 0, f"the level bars never moved: {levels}"
     assert recording_s > 1.0, f"the replay player holds {recording_s:.2f} s of audio"
     assert timings["replay player shown"] < 90
+
+
+ALL_CELLS_RAN = """() => {
+  const prompts = [...document.querySelectorAll('.jp-Notebook .jp-CodeCell .jp-InputPrompt')];
+  return prompts.length > 0 && prompts.every(p => /\\[\\d+\\]/.test(p.innerText));
+}"""
+
+
+def test_lesson_04_runs_top_to_bottom_in_jupyterlab(lab: Lab, tmp_path: Path) -> None:
+    """A learner opens 04_full_session and runs every cell: the scripted panel converses, plots render."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    console: list[str] = []
+    with browser_page(tmp_path, console) as page:
+        page.goto(f"{lab.url}/lab/tree/{LESSON}?token={lab.token}", wait_until="domcontentloaded")
+        page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=40_000)
+        run_all_cells(page)
+        page.wait_for_function(ALL_CELLS_RAN, timeout=90_000)
+        panels = page.locator(".vl-session-panel")
+        sync_api.expect(panels).to_have_count(2)
+        scripted = panels.nth(1)
+        sync_api.expect(scripted.locator(".vl-badge")).to_contain_text("stopped")
+        sync_api.expect(scripted.locator(".vl-transcript")).to_contain_text("Assistant: Hello! I heard")
+        sync_api.expect(scripted.locator(".vl-latency")).to_contain_text("turn 2: first audio after")
+        sync_api.expect(page.get_by_text("Turns: 2 (completed, completed)")).to_have_count(1)
+        sync_api.expect(page.locator(".jp-RenderedImage img")).to_have_count(3)
+        sync_api.expect(scripted.locator("audio")).to_have_count(1)  # the panel's own replay, after Stop
+        sync_api.expect(page.locator(".jp-OutputArea-output audio")).to_have_count(2)  # and the replay cell's
+        scripted.scroll_into_view_if_needed()
+        page.screenshot(path=ARTIFACTS / "lesson-04-scripted-panel.png")
+        errors = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.error']")
+        error_texts = errors.all_inner_texts()
+        widget_failures = page.get_by_text("Error displaying widget").count()
+    assert not error_texts, f"a cell failed: {error_texts}"
+    assert widget_failures == 0, "a widget did not render"
+    assert not [m for m in console if m.startswith("pageerror:")], console

@@ -1,10 +1,12 @@
 """Figures of a finished session: what was said and heard, when things happened, how quick each reply was.
 
-Each function takes a ``SessionSummary`` and returns a matplotlib ``Figure`` (built without pyplot, so a
-notebook shows it once, inline, and no global figure state is left behind).
+Each function takes a ``SessionSummary`` and returns a matplotlib ``Figure``. The figures are built without
+pyplot (no global state, no second copy shown by a backend) and draw themselves as PNG in a notebook.
 """
 
 from __future__ import annotations
+
+import io
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -32,9 +34,18 @@ EVENT_ROWS = {
 }
 
 
+class SessionFigure(Figure):
+    """A Figure that a notebook shows inline as an image, whichever matplotlib backend is active."""
+
+    def _repr_png_(self) -> bytes:
+        buffer = io.BytesIO()
+        self.savefig(buffer, format="png", dpi=100)
+        return buffer.getvalue()
+
+
 def plot_waveforms(summary: SessionSummary) -> Figure:
     """What the microphone sent and what the assistant said, on one time axis, with turn boundaries."""
-    figure = Figure(figsize=(10, 4), layout="constrained")
+    figure = SessionFigure(figsize=(10, 4), layout="constrained")
     sent_axes, heard_axes = figure.subplots(2, 1, sharex=True)
     if summary.sent_audio is not None:
         times = summary.sent_started_at + np.arange(len(summary.sent_audio)) / RATE
@@ -56,7 +67,7 @@ def plot_waveforms(summary: SessionSummary) -> Figure:
 
 def plot_timeline(summary: SessionSummary) -> Figure:
     """States as coloured spans, and every server event as a tick on the row of its family."""
-    figure = Figure(figsize=(10, 3.2), layout="constrained")
+    figure = SessionFigure(figsize=(10, 3.2), layout="constrained")
     axes = figure.subplots()
     changes = summary.snapshot.states
     end = max([c.at for c in changes] + [e.at for e in summary.snapshot.events] + [0.0]) + 0.2
@@ -80,7 +91,7 @@ def plot_timeline(summary: SessionSummary) -> Figure:
 
 def plot_latency(summary: SessionSummary) -> Figure:
     """Per turn: speech stopped → first audio (reaction time), and first audio → reply done."""
-    figure = Figure(figsize=(6, 3.2), layout="constrained")
+    figure = SessionFigure(figsize=(6, 3.2), layout="constrained")
     axes = figure.subplots()
     turns = summary.turns
     positions = np.arange(1, len(turns) + 1)
