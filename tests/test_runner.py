@@ -190,3 +190,19 @@ def test_the_recording_can_be_replayed_inline(server: MockServer) -> None:
     assert isinstance(speaker, RecordingSpeaker)
     player = speaker.audio()
     assert player.data[:4] == b"RIFF" and np.asarray(speaker.samples).dtype == np.int16
+
+
+@pytest.mark.parametrize("moment", ["listening", "processing", "error"])
+def test_stop_returns_within_half_a_second_from_the_other_states(make_server, moment: str) -> None:
+    # A slow server keeps "processing" open; a closed session gives "error"; a real-time mic keeps "listening".
+    faults = Faults(close_after_events=2) if moment == "error" else Faults()
+    server = make_server(speed=1, first_audio_delay_ms=3000, faults=faults)
+    runner = scripted_runner(server, realtime=True)
+    runner.start()
+    if moment != "error":
+        assert runner.wait_for_state("ready", timeout=10)
+        runner.microphone.say(AUDIO / "interrupt.wav")  # type: ignore[attr-defined]
+    assert runner.wait_for_state(moment, timeout=15), runner.state
+    began = time.monotonic()
+    assert runner.stop() and time.monotonic() - began < 0.5
+    assert not runner.running and not runner.microphone.running and not runner.speaker.running
