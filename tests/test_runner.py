@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -206,3 +207,63 @@ def test_stop_returns_within_half_a_second_from_the_other_states(make_server, mo
     began = time.monotonic()
     assert runner.stop() and time.monotonic() - began < 0.5
     assert not runner.running and not runner.microphone.running and not runner.speaker.running
+
+
+def test_a_service_that_goes_silent_ends_in_a_clear_error_and_can_be_restarted(make_server) -> None:
+    server = make_server(faults=Faults(silent_after_events=2))  # session.created, session.updated, then nothing
+    runner = SessionRunner(
+        settings_for(server),
+        microphone=WavMicrophone(realtime=False),
+        speaker=RecordingSpeaker(realtime=False),
+        answer_timeout=1.0,
+    )
+    runner.start()
+    assert runner.wait_for_state("ready", timeout=10)
+    runner.microphone.say(AUDIO / "hello.wav")  # type: ignore[attr-defined]
+    assert runner.wait_for_state("error", timeout=5)
+    assert "has not reacted for 1 s" in (runner.last_error or "") and "Start" in (runner.last_error or "")
+    assert runner.wait_for(lambda snap: not runner.running, timeout=2), "the session thread ended"
+    server.faults = Faults()
+    runner.start()
+    assert runner.wait_for_state("ready", timeout=10) and runner.stop()
+
+
+def test_a_quiet_learner_is_not_mistaken_for_a_silent_service(make_server) -> None:
+    server = make_server()
+    runner = SessionRunner(
+        settings_for(server),
+        microphone=WavMicrophone(realtime=True),  # sends silence blocks while idle, like a quiet room
+        speaker=RecordingSpeaker(realtime=False),
+        answer_timeout=0.5,
+    )
+    runner.start()
+    try:
+        assert runner.wait_for_state("ready", timeout=10)
+        assert not runner.wait_for_state("error", timeout=1.5)
+    finally:
+        runner.stop()
+
+
+def test_a_handshake_that_never_answers_ends_in_a_clear_error() -> None:
+    with socket.socket() as listener:  # accepts TCP connections (backlog) but never speaks HTTP
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        port = listener.getsockname()[1]
+        settings = Settings(
+            backend="azure",
+            endpoint=f"http://127.0.0.1:{port}",
+            credential=AzureKeyCredential("k"),
+            model="gpt-4o",
+            voice="alloy",
+            instructions="",
+        )
+        runner = SessionRunner(
+            settings,
+            microphone=WavMicrophone(realtime=False),
+            speaker=RecordingSpeaker(realtime=False),
+            connect_timeout=1.0,
+        )
+        runner.start()
+        assert runner.wait_for_state("error", timeout=5)
+        assert "never answered" in (runner.last_error or "")
+        assert runner.wait_for(lambda snap: not runner.running, timeout=2)

@@ -28,6 +28,9 @@ log = logging.getLogger("voicelive_lab.runner")
 MIC_QUEUE_BLOCKS = 500  # 10 s of 20 ms blocks: if the network stalls longer, the oldest audio is dropped
 MAX_SENT_AUDIO_BYTES = 10 * 60 * 48_000  # the last 10 minutes of what the microphone sent are kept for plots
 GRACEFUL_STOP_S = 0.25
+ANSWER_TIMEOUT_S = 15.0  # the service must react this soon to speech (or to the end of a turn)
+CONNECT_TIMEOUT_S = 20.0
+LOUD_BLOCK_RMS = 0.01  # about -40 dBFS: a block this loud is speech the service should notice
 
 
 class MicrophoneLike(Protocol):
@@ -86,6 +89,8 @@ class SessionRunner:
         turn_detection: Any = None,
         on_update: Callable[[str], None] | None = None,
         assistant_factory: Callable[..., VoiceAssistant] = VoiceAssistant,
+        answer_timeout: float = ANSWER_TIMEOUT_S,
+        connect_timeout: float = CONNECT_TIMEOUT_S,
     ) -> None:
         self.settings = settings or load_settings()
         self.microphone = microphone if microphone is not None else default_microphone()
@@ -105,6 +110,10 @@ class SessionRunner:
         self.mic_blocks_dropped = 0
         self._sent = bytearray()
         self._sent_started: float | None = None
+        self.answer_timeout = answer_timeout
+        self.connect_timeout = connect_timeout
+        self._waiting_since: float | None = None  # when we began waiting for the service to react
+        self._state = "idle"  # the latest state, readable without copying the log
 
     def __repr__(self) -> str:
         return f"<SessionRunner {self.state} backend={self.settings.backend}>"
@@ -113,7 +122,7 @@ class SessionRunner:
 
     @property
     def state(self) -> str:
-        return self.log.snapshot().state
+        return self._state
 
     @property
     def running(self) -> bool:
@@ -135,9 +144,11 @@ class SessionRunner:
             if self.running:
                 return
             self.log.reset()
+            self._state = "idle"
             self._mic_started = False
             self._sent = bytearray()
             self._sent_started = None
+            self._waiting_since = None
             ready = threading.Event()
             self._thread = threading.Thread(target=self._thread_main, args=(ready,), name="voicelive-session")
             self._thread.daemon = True
@@ -256,6 +267,7 @@ class SessionRunner:
         self._assistant = assistant
         queue: asyncio.Queue[bytes] = asyncio.Queue(maxsize=MIC_QUEUE_BLOCKS)
         sender = asyncio.create_task(self._send_microphone(queue, assistant))
+        watchdog = asyncio.create_task(self._watch_for_silence())
         self._mic_queue = queue
         try:
             try:
@@ -268,7 +280,8 @@ class SessionRunner:
             pass
         finally:
             sender.cancel()
-            await asyncio.gather(sender, return_exceptions=True)
+            watchdog.cancel()
+            await asyncio.gather(sender, watchdog, return_exceptions=True)
             self._close_devices()
             self._assistant = None
             if self.state != "error":
@@ -291,7 +304,34 @@ class SessionRunner:
             await assistant.append_audio(block)
             self._keep_sent(block)
 
+    async def _watch_for_silence(self) -> None:
+        """End the session with a clear message if the service stops reacting while the learner waits."""
+        started = time.monotonic()
+        host = self.settings.endpoint
+        while True:
+            await asyncio.sleep(0.25)
+            now, state = time.monotonic(), self.state
+            if state == "starting" and now - started > self.connect_timeout:
+                message = (
+                    f"No session after {self.connect_timeout:.0f} s: {host} accepted the connection but never "
+                    "answered. Check the endpoint (is it a Voice Live resource?) and your network, then Start again."
+                )
+            elif self._waiting_since is not None and now - self._waiting_since > self.answer_timeout:
+                message = (
+                    f"The service has not reacted for {self.answer_timeout:.0f} s while you were waiting for it, "
+                    "so the connection looks stalled. Press Start to open a new session; if it happens again, "
+                    "check your network or the service's status."
+                )
+            else:
+                continue
+            self._on_state("error", message)
+            if self._task is not None:
+                self._task.cancel()
+            return
+
     def _keep_sent(self, block: bytes) -> None:
+        if self._waiting_since is None and self.state == "ready" and _rms(block) > LOUD_BLOCK_RMS:
+            self._waiting_since = time.monotonic()  # speech went out: server VAD should answer soon
         if self._sent_started is None:
             self._sent_started = time.monotonic()
         self._sent += block
@@ -317,18 +357,23 @@ class SessionRunner:
         queue.put_nowait(block)
 
     def _on_state(self, state: str, message: str) -> None:
+        self._state = state
         self.log.state(state, message)
+        if state == "processing" and self._waiting_since is None:
+            self._waiting_since = time.monotonic()
         if state == "ready" and not self._mic_started:
             self._mic_started = True
             try:
                 self.microphone.start(self._on_microphone_block)
             except Exception as error:  # e.g. AudioUnavailable: no microphone in this kernel
+                self._state = "error"
                 self.log.state("error", str(error))
                 if self._task is not None:
                     self._task.cancel()
         self._notify("state")
 
     def _on_event(self, event: Any) -> None:
+        self._waiting_since = None
         self.log.event(str(event.type), describe_event(event), response_id_of(event))
         self._notify("event")
 
@@ -370,6 +415,11 @@ class SessionRunner:
         buffer = getattr(self.speaker, "buffer", None)
         while buffer is not None and buffer.buffered_ms > 0 and time.monotonic() < deadline:
             time.sleep(0.02)
+
+
+def _rms(block: bytes) -> float:
+    samples = np.frombuffer(block[: len(block) // 2 * 2], dtype="<i2").astype(np.float32) / 32768
+    return float(np.sqrt(np.mean(samples * samples))) if len(samples) else 0.0
 
 
 def _responses_done(snapshot: SessionSnapshot) -> int:
