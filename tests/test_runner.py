@@ -164,22 +164,31 @@ def _open_sockets() -> int:
 
 
 @pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc to count open sockets")
-def test_twenty_start_stop_cycles_leave_nothing_behind(make_server: Callable[..., MockServer]) -> None:
+def test_a_hundred_start_stop_cycles_leave_nothing_behind(make_server: Callable[..., MockServer]) -> None:
+    import psutil
+
     server = make_server(speed=math.inf, first_audio_delay_ms=0)
     runner = scripted_runner(server, realtime=True)
-    runner.start()  # warm up: first connection, first imports
-    runner.wait_for_state("ready", timeout=10)
-    runner.stop()
-    threads, sockets = threading.active_count(), _open_sockets()
-    for _ in range(20):
+    for _ in range(3):  # warm up: first connection, first imports, allocator pools
+        runner.start()
+        runner.wait_for_state("ready", timeout=10)
+        runner.stop()
+    process = psutil.Process()
+    threads, sockets, files = threading.active_count(), _open_sockets(), process.num_fds()
+    rss = process.memory_info().rss
+    for _ in range(100):
         runner.start()
         assert runner.wait_for_state("ready", timeout=10)
         assert runner.stop()
     deadline = time.monotonic() + 2
     while (threading.active_count(), _open_sockets()) != (threads, sockets) and time.monotonic() < deadline:
         time.sleep(0.05)
+    grown_mb = (process.memory_info().rss - rss) / 1e6
+    print(f"100 cycles: RSS grew {grown_mb:.1f} MB")
     assert threading.active_count() == threads
     assert _open_sockets() == sockets
+    assert process.num_fds() == files
+    assert grown_mb < 5
     assert server.active_sessions == 0
     assert not runner.microphone.running and not runner.speaker.running
 
