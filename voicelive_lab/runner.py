@@ -12,6 +12,7 @@ import logging
 import os
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
@@ -108,7 +109,8 @@ class SessionRunner:
         self._mic_started = False
         self._mic_queue: asyncio.Queue[bytes] | None = None
         self.mic_blocks_dropped = 0
-        self._sent = bytearray()
+        self._sent: deque[bytes] = deque()  # what the microphone sent, block by block (bounded)
+        self._sent_bytes = 0
         self._sent_started: float | None = None
         self.answer_timeout = answer_timeout
         self.connect_timeout = connect_timeout
@@ -146,7 +148,8 @@ class SessionRunner:
             self.log.reset()
             self._state = "idle"
             self._mic_started = False
-            self._sent = bytearray()
+            self._sent = deque()
+            self._sent_bytes = 0
             self._sent_started = None
             self._waiting_since = None
             ready = threading.Event()
@@ -196,7 +199,7 @@ class SessionRunner:
                 states.append(change.state)
         samples = getattr(self.speaker, "samples", None)
         origin = snapshot.started_at or 0.0
-        sent = np.frombuffer(bytes(self._sent), dtype="<i2").copy()
+        sent = np.frombuffer(b"".join(list(self._sent)), dtype="<i2")
         return SessionSummary(
             states=tuple(states),
             event_types=tuple(e.type for e in snapshot.events),
@@ -330,15 +333,16 @@ class SessionRunner:
             return
 
     def _keep_sent(self, block: bytes) -> None:
-        if self._waiting_since is None and self.state == "ready" and _rms(block) > LOUD_BLOCK_RMS:
+        if self._waiting_since is None and self._state == "ready" and _rms(block) > LOUD_BLOCK_RMS:
             self._waiting_since = time.monotonic()  # speech went out: server VAD should answer soon
         if self._sent_started is None:
             self._sent_started = time.monotonic()
-        self._sent += block
-        excess = len(self._sent) - MAX_SENT_AUDIO_BYTES
-        if excess > 0:
-            del self._sent[:excess]
-            self._sent_started += excess / 48_000
+        self._sent.append(block)
+        self._sent_bytes += len(block)
+        while self._sent_bytes > MAX_SENT_AUDIO_BYTES:
+            dropped = self._sent.popleft()
+            self._sent_bytes -= len(dropped)
+            self._sent_started += len(dropped) / 48_000
 
     def _on_microphone_block(self, block: bytes) -> None:
         """Called on the audio thread: hand the block to the session loop, never touch asyncio here."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from types import TracebackType
 from typing import TYPE_CHECKING
 
@@ -18,6 +19,8 @@ if TYPE_CHECKING:
 
 #: If the playback thread falls further behind than this, it restarts its clock instead of catching up.
 _MAX_CATCH_UP_S = 1.0
+#: A long session keeps only the latest 10 minutes of the assistant's voice (about 29 MB).
+MAX_RECORDING_MS = 10 * 60 * 1000
 
 
 class RecordingSpeaker:
@@ -28,13 +31,22 @@ class RecordingSpeaker:
     everything written counts as played at once (``clear()`` then drops nothing), for fast tests.
     """
 
-    def __init__(self, *, realtime: bool = True, buffer: PlaybackBuffer | None = None, block_ms: int = BLOCK_MS):
+    def __init__(
+        self,
+        *,
+        realtime: bool = True,
+        buffer: PlaybackBuffer | None = None,
+        block_ms: int = BLOCK_MS,
+        max_ms: float = MAX_RECORDING_MS,
+    ):
         self.realtime = realtime
+        self.max_ms = max_ms
+        self.trimmed_ms = 0.0  # oldest audio dropped to stay within max_ms
         self.buffer = buffer if buffer is not None else PlaybackBuffer()
         self.block_ms = block_ms
         self._block_bytes = SAMPLE_RATE * block_ms // 1000 * SAMPLE_WIDTH
         self._lock = threading.Lock()
-        self._chunks: list[bytes] = []
+        self._chunks: deque[bytes] = deque()
         self._recorded = 0  # bytes
         self._segments: list[tuple[float, int]] = []
         self._new_segment = True  # the next audio played starts a segment
@@ -132,7 +144,9 @@ class RecordingSpeaker:
     def _joined(self) -> bytes:
         with self._lock:
             if len(self._chunks) > 1:
-                self._chunks[:] = [b"".join(self._chunks)]
+                joined = b"".join(self._chunks)
+                self._chunks.clear()
+                self._chunks.append(joined)
             return self._chunks[0] if self._chunks else b""
 
     def _run(self) -> None:
@@ -157,6 +171,7 @@ class RecordingSpeaker:
                     self._segments.append((when, self._recorded // SAMPLE_WIDTH))
                 self._chunks.append(bytes(memoryview(block)[:played]))
                 self._recorded += played
+                self._trim_locked()
             self._new_segment = played < len(block)
 
     def _record_at_once(self, pcm: bytes) -> None:
@@ -171,3 +186,27 @@ class RecordingSpeaker:
             self._recorded += len(pcm)
             self._virtual_end += bytes_to_ms(len(pcm)) / 1000
             self._new_segment = False
+            self._trim_locked()
+
+    def _trim_locked(self) -> None:
+        """Drop the oldest audio beyond ``max_ms``, moving segment offsets with it (lock held)."""
+        excess = self._recorded - int(self.max_ms * SAMPLE_RATE / 1000) * SAMPLE_WIDTH
+        if excess <= 0:
+            return
+        dropped = 0
+        while self._chunks and dropped + len(self._chunks[0]) <= excess:
+            dropped += len(self._chunks.popleft())
+        if dropped < excess and self._chunks:  # cut into the oldest chunk, keeping whole samples
+            cut = (excess - dropped + SAMPLE_WIDTH - 1) // SAMPLE_WIDTH * SAMPLE_WIDTH
+            self._chunks[0] = self._chunks[0][cut:]
+            dropped += cut
+        self._recorded -= dropped
+        self.trimmed_ms += bytes_to_ms(dropped)
+        shift = dropped // SAMPLE_WIDTH
+        moved = [(when, offset - shift) for when, offset in self._segments]
+        kept = [(when, offset) for when, offset in moved if offset > 0]
+        started_before = [(when, offset) for when, offset in moved if offset <= 0]
+        if started_before:  # the segment now cut at its start begins later, at offset 0
+            when, offset = started_before[-1]
+            kept.insert(0, (when - offset / SAMPLE_RATE, 0))
+        self._segments[:] = kept

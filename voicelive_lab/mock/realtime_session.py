@@ -26,6 +26,9 @@ from .vad import EnergyVad, VadSettings
 log = logging.getLogger("voicelive_lab.mock")
 
 MIN_COMMIT_MS = 100
+#: A long session keeps the latest items only: the conversation, and the reply audio needed for truncation.
+MAX_ITEMS = 1000
+MAX_SPOKEN_ITEMS = 32
 GREETING = "Hello! I am the practice assistant. Say something, or type a message, and I will answer."
 UNSUPPORTED_EVENTS = frozenset(
     {
@@ -82,6 +85,7 @@ class RealtimeSession:
         self.session = default_session(self._ids.new("sess"), model)
         self._items: dict[str, dict[str, Any]] = {}
         self._user_turns: dict[str, UserTurn] = {}
+        self._user_turn_count = 0
         self._spoken: dict[str, SpokenText] = {}
         self._send_lock = asyncio.Lock()
         self._closing = False
@@ -299,7 +303,8 @@ class RealtimeSession:
 
     async def _commit_audio(self, item_id: str, speech_ms: int) -> None:
         self._reset_input_buffer()
-        number = len(self._user_turns) + 1
+        self._user_turn_count += 1
+        number = self._user_turn_count
         item = {
             "id": item_id,
             "object": "realtime.item",
@@ -344,6 +349,11 @@ class RealtimeSession:
     def _add_item(self, item: dict[str, Any]) -> str | None:
         previous = next(reversed(self._items), None)
         self._items[item["id"]] = item
+        while len(self._items) > MAX_ITEMS:
+            self._user_turns.pop(next(iter(self._items)), None)
+            del self._items[next(iter(self._items))]
+        while len(self._spoken) > MAX_SPOKEN_ITEMS:
+            del self._spoken[next(iter(self._spoken))]
         return previous
 
     def _find_item(self, event: dict[str, Any]) -> dict[str, Any]:
@@ -410,7 +420,8 @@ class RealtimeSession:
                 )
         if role != "user":
             return None
-        return UserTurn(len(self._user_turns) + 1, text=" ".join(texts), speech_ms=speech_ms, spoken=not texts)
+        self._user_turn_count += 1
+        return UserTurn(self._user_turn_count, text=" ".join(texts), speech_ms=speech_ms, spoken=not texts)
 
     async def _on_item_truncate(self, event: dict[str, Any]) -> None:
         item = self._find_item(event)

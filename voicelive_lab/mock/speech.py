@@ -62,7 +62,7 @@ def base_pitch_hz(voice_name: str) -> float:
     return 105.0 + zlib.crc32(voice_name.encode()) % 110
 
 
-@lru_cache(maxsize=256)
+@lru_cache(maxsize=64)
 def synthesize(text: str, voice_name: str = "", sample_rate: int = 24000) -> SpokenText:
     """Deterministic audio for ``text``; the same arguments always give the same samples."""
     pieces = split_pieces(text)
