@@ -282,13 +282,15 @@ class SessionRunner:
         except asyncio.CancelledError:
             pass
         finally:
+            # Nothing here may be skipped by a late stop(): close first, then wait for the helpers.
             sender.cancel()
             watchdog.cancel()
-            await asyncio.gather(sender, watchdog, return_exceptions=True)
             self._close_devices()
             self._assistant = None
             if self.state != "error":
                 self._on_state("stopped", "Session ended.")
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.gather(sender, watchdog, return_exceptions=True)
 
     async def _request_stop(self) -> None:
         assistant, task = self._assistant, self._task
