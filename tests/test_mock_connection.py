@@ -227,3 +227,21 @@ def test_many_sessions_at_once(make_server) -> None:
 
     assert run(many(), timeout=90) == ["completed"] * 20
     assert server.sessions_started == 20
+
+
+def test_the_session_limit_refuses_extra_sessions_until_one_ends(make_server) -> None:
+    server = make_server(max_sessions=2)
+
+    async def scenario() -> str:
+        async with session(server) as first, session(server) as second:
+            await first.recv()
+            await second.recv()
+            with pytest.raises(VoiceLiveConnectionError, match="429"):
+                await first_event(server)
+        for _ in range(100):  # the server notices both closes
+            if server.active_sessions == 0:
+                break
+            await asyncio.sleep(0.01)
+        return await first_event(server)
+
+    assert run(scenario()) == "session.created"
