@@ -152,3 +152,17 @@ def test_an_unknown_device_name_on_the_real_portaudio() -> None:
     pytest.importorskip("sounddevice", exc_type=OSError, reason="PortAudio is not installed")
     with pytest.raises(AudioUnavailable, match="no-such-device"):
         Speaker("no-such-device").start()
+
+
+@pytest.mark.parametrize("device_class", [Speaker, Microphone])
+def test_a_device_that_stops_on_its_own_is_reported_but_close_is_not(fake_sd: FakeSoundDevice, device_class) -> None:
+    device = device_class()
+    lost: list[str] = []
+    device.on_lost = lost.append
+    device.start() if device_class is Speaker else device.start(lambda block: None)
+    fake_sd.streams[-1].options["finished_callback"]()  # PortAudio: the stream ended (device unplugged)
+    noun = "speaker" if device_class is Speaker else "microphone"
+    assert len(lost) == 1 and f"The {noun} stopped" in lost[0] and "Press Start" in lost[0]
+    device.close()
+    fake_sd.streams[-1].options["finished_callback"]()  # the end close() itself caused
+    assert len(lost) == 1

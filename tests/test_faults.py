@@ -86,3 +86,9 @@ def test_a_busy_service_is_explained(make_server) -> None:
     server = make_server(faults=Faults(reject_handshake=503))
     message = failure_of(settings_for(server))
     assert "busy" in message and "503" in message and "Start again" in message
+
+
+def test_a_malformed_frame_from_the_service_is_explained(make_server) -> None:
+    server = make_server(faults=Faults(malformed_after_events=2))
+    message = failure_of(settings_for(server))
+    assert "not valid JSON" in message

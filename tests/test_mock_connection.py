@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 
 import aiohttp
@@ -245,3 +246,18 @@ def test_the_session_limit_refuses_extra_sessions_until_one_ends(make_server) ->
         return await first_event(server)
 
     assert run(scenario()) == "session.created"
+
+
+def test_frames_over_16_mib_are_refused(server: MockServer) -> None:
+    async def oversize() -> tuple[aiohttp.WSMsgType, object]:
+        url = f"{server.endpoint}/voice-live/realtime"
+        headers = {"api-key": server.api_key}
+        async with aiohttp.ClientSession() as client, client.ws_connect(url, headers=headers) as ws:
+            await ws.receive()  # session.created
+            with contextlib.suppress(ConnectionError):  # the server may close while the frame is still going out
+                await ws.send_str('{"type":"input_audio_buffer.append","audio":"' + "A" * (17 * 1024 * 1024) + '"}')
+            message = await ws.receive()
+            return message.type, message.data  # a CLOSE message carries the close code as its data
+
+    kind, code = run(oversize())
+    assert kind == aiohttp.WSMsgType.CLOSE and code == 1009  # "message too big"

@@ -53,3 +53,21 @@ def test_a_spoken_question_through_real_devices_gets_an_audible_reply(make_serve
     heard_ms = loud.sum() / 24
     assert rms_db(heard[loud] / 32768) > -30, "the reply is audible on the speaker's monitor"
     assert heard_ms > 0.5 * speaker.buffer.played_ms, "most of what was played reached the device"
+
+
+@pytest.mark.parametrize("lose", ["microphone", "speaker"])
+def test_a_device_lost_mid_session_ends_in_a_clear_error_and_start_works_again(make_server, lose: str) -> None:
+    make_portaudio_see_pulse()
+    server: MockServer = make_server()
+    runner = SessionRunner(settings_for(server), microphone=Microphone(), speaker=Speaker())
+    runner.start()
+    assert runner.wait_for_state("ready", timeout=10), runner.last_error
+    device = runner.microphone if lose == "microphone" else runner.speaker
+    assert runner.wait_for(lambda snap: device.running, timeout=2)  # the microphone opens just after "ready"
+    device._stream.abort()  # type: ignore[attr-defined]  # as if the device vanished: PortAudio ends the stream
+    assert runner.wait_for_state("error", timeout=5)
+    assert f"The {lose} stopped" in (runner.last_error or "")
+    assert runner.wait_for(lambda snap: not runner.running, timeout=2)
+    assert not runner.microphone.running and not runner.speaker.running
+    runner.start()
+    assert runner.wait_for_state("ready", timeout=10) and runner.stop()

@@ -272,6 +272,15 @@ class SessionRunner:
         sender = asyncio.create_task(self._send_microphone(queue, assistant))
         watchdog = asyncio.create_task(self._watch_for_silence())
         self._mic_queue = queue
+        loop = asyncio.get_running_loop()
+
+        def device_lost(message: str) -> None:  # called on an audio thread
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(self._device_lost, message)
+
+        for device in (self.microphone, self.speaker):
+            if hasattr(device, "on_lost"):
+                device.on_lost = device_lost
         try:
             try:
                 self.speaker.start()
@@ -291,6 +300,13 @@ class SessionRunner:
                 self._on_state("stopped", "Session ended.")
             with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.gather(sender, watchdog, return_exceptions=True)
+
+    def _device_lost(self, message: str) -> None:
+        """A microphone or speaker stopped on its own: say so and end the session (Start tries again)."""
+        if self._state not in ("error", "stopped"):
+            self._on_state("error", message)
+        if self._task is not None:
+            self._task.cancel()
 
     async def _request_stop(self) -> None:
         assistant, task = self._assistant, self._task

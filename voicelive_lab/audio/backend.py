@@ -55,6 +55,7 @@ def open_stream(
     *,
     blocksize: int,
     callback: Callable[..., None] | None = None,
+    finished_callback: Callable[[], None] | None = None,
     start: bool = True,
 ) -> Any:
     """A started 24 kHz mono int16 RawInputStream/RawOutputStream; AudioUnavailable if it cannot open."""
@@ -70,6 +71,7 @@ def open_stream(
             device=device,
             latency="low",
             callback=callback,
+            finished_callback=finished_callback,
         )
         if start:
             stream.start()

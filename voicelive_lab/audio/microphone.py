@@ -15,6 +15,12 @@ logger = logging.getLogger(__name__)
 Consumer = Callable[[bytes], None]
 
 
+LOST_MESSAGE = (
+    "The microphone stopped recording (unplugged, or taken by another program). Press Start to try again;"
+    " if it keeps happening, choose another device or use WavMicrophone."
+)
+
+
 class Microphone:
     """A 24 kHz mono int16 input stream delivering ``block_ms`` blocks to ``consumer`` on the audio thread.
 
@@ -27,6 +33,9 @@ class Microphone:
         self._frames = SAMPLE_RATE * block_ms // 1000
         self._consumer: Consumer | None = None
         self._stream: Any = None
+        self._generation = 0  # which opened stream is current, so a late "finished" from an old one is ignored
+        #: Called (from the audio thread) with a plain message if the device stops without close().
+        self.on_lost: Callable[[str], None] | None = None
         self._last_block = b""
         self._consumer_failed = False
 
@@ -36,7 +45,15 @@ class Microphone:
             raise RuntimeError("the microphone is already started; close() it first")
         self._consumer = consumer
         self._consumer_failed = False
-        self._stream = open_stream("input", self.device, blocksize=self._frames, callback=self._callback)
+        self._generation += 1
+        generation = self._generation
+        self._stream = open_stream(
+            "input",
+            self.device,
+            blocksize=self._frames,
+            callback=self._callback,
+            finished_callback=lambda: self._finished(generation),
+        )
 
     def close(self) -> None:
         """Stop delivering blocks; safe to call twice; start() may follow."""
@@ -45,6 +62,11 @@ class Microphone:
             stream.abort(ignore_errors=True)
             stream.close(ignore_errors=True)
         self._last_block = b""
+
+    def _finished(self, generation: int) -> None:
+        """PortAudio says the stream ended; unless close() ended it, the device is gone."""
+        if generation == self._generation and self._stream is not None and self.on_lost is not None:
+            self.on_lost(LOST_MESSAGE)
 
     @property
     def running(self) -> bool:

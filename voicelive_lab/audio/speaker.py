@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
 from .backend import open_stream
 from .pcm import BLOCK_MS, SAMPLE_RATE, SAMPLE_WIDTH, rms
 from .playback import PlaybackBuffer
+
+LOST_MESSAGE = (
+    "The speaker stopped playing (unplugged, or taken by another program). Press Start to try again; if i"
+    "t keeps happening, choose another device or use RecordingSpeaker."
+)
 
 
 class Speaker:
@@ -26,11 +32,22 @@ class Speaker:
         self._frames = SAMPLE_RATE * block_ms // 1000
         self._last_block = bytearray(self._frames * SAMPLE_WIDTH)
         self._stream: Any = None
+        self._generation = 0  # which opened stream is current, so a late "finished" from an old one is ignored
+        #: Called (from the audio thread) with a plain message if the device stops without close().
+        self.on_lost: Callable[[str], None] | None = None
 
     def start(self) -> None:
         """Open and start the device; AudioUnavailable (with the fix) if it cannot. No-op if already started."""
         if self._stream is None:
-            self._stream = open_stream("output", self.device, blocksize=self._frames, callback=self._callback)
+            self._generation += 1
+            generation = self._generation
+            self._stream = open_stream(
+                "output",
+                self.device,
+                blocksize=self._frames,
+                callback=self._callback,
+                finished_callback=lambda: self._finished(generation),
+            )
 
     def write(self, pcm: bytes) -> None:
         """Queue PCM16 audio for playback."""
@@ -47,6 +64,11 @@ class Speaker:
             stream.abort(ignore_errors=True)
             stream.close(ignore_errors=True)
         self._last_block[:] = bytes(len(self._last_block))
+
+    def _finished(self, generation: int) -> None:
+        """PortAudio says the stream ended; unless close() ended it, the device is gone."""
+        if generation == self._generation and self._stream is not None and self.on_lost is not None:
+            self.on_lost(LOST_MESSAGE)
 
     @property
     def running(self) -> bool:
