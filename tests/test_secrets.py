@@ -63,6 +63,7 @@ def test_a_whole_session_never_shows_the_key(caplog: pytest.LogCaptureFixture, c
     assert len(caplog.records) > 10, "the loggers really were listening"
     for text in seen:
         assert KEY not in text
+        assert not KEY_LIKE.search(text), f"something key-like: {KEY_LIKE.search(text)}"
 
 
 def test_settings_from_a_dotenv_never_show_the_key(tmp_path: Path) -> None:
