@@ -94,8 +94,7 @@ class SessionRunner:
         connect_timeout: float = CONNECT_TIMEOUT_S,
     ) -> None:
         self.settings = settings or load_settings()
-        self.microphone = microphone if microphone is not None else default_microphone()
-        self.speaker = speaker if speaker is not None else default_speaker()
+        self.microphone, self.speaker, _ = default_devices(microphone, speaker)
         self.turn_detection = turn_detection
         self.log = SessionLog()
         self._on_update = on_update
@@ -448,15 +447,23 @@ def _responses_done(snapshot: SessionSnapshot) -> int:
     return snapshot.event_counts.get("response.done", 0)
 
 
-def default_microphone() -> MicrophoneLike:
-    """The device microphone when this kernel has a working one, else a WAV-file microphone."""
-    from .audio import Microphone, WavMicrophone, audio_status
+def default_devices(
+    microphone: MicrophoneLike | None = None, speaker: SpeakerLike | None = None
+) -> tuple[MicrophoneLike, SpeakerLike, list[str]]:
+    """Fill in what is missing: the device microphone and speaker where they work, else a WAV-file microphone
+    and a recording speaker. Also returns, in plain words, why a fallback was chosen."""
+    notes: list[str] = []
+    if microphone is not None and speaker is not None:
+        return microphone, speaker, notes
+    from .audio import Microphone, RecordingSpeaker, Speaker, WavMicrophone, audio_status
 
-    return Microphone() if audio_status().can_record else WavMicrophone()
-
-
-def default_speaker() -> SpeakerLike:
-    """The device speaker when this kernel can play sound, else a recording speaker for inline replay."""
-    from .audio import RecordingSpeaker, Speaker, audio_status
-
-    return Speaker() if audio_status().can_play else RecordingSpeaker()
+    status = audio_status()
+    if microphone is None:
+        microphone = Microphone() if status.can_record else WavMicrophone()
+        if not status.can_record:
+            notes.append(next((p for p in status.problems if "microphone" in p.lower()), "No microphone."))
+    if speaker is None:
+        speaker = Speaker() if status.can_play else RecordingSpeaker()
+        if not status.can_play:
+            notes.append(next((p for p in status.problems if "speaker" in p.lower()), "No speaker."))
+    return microphone, speaker, notes

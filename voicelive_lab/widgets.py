@@ -14,7 +14,7 @@ from typing import Any
 import ipywidgets as widgets
 
 from .config import Settings
-from .runner import MicrophoneLike, SessionRunner, SessionSummary, SpeakerLike
+from .runner import MicrophoneLike, SessionRunner, SessionSummary, SpeakerLike, default_devices
 from .session_log import SessionSnapshot
 
 REFRESH_S = 0.1
@@ -45,7 +45,7 @@ class SessionPanel(widgets.VBox):
         if isinstance(runner_or_settings, SessionRunner):
             runner = runner_or_settings
         else:
-            microphone, speaker = _pick_devices(microphone, speaker, notes)
+            microphone, speaker, notes = default_devices(microphone, speaker)
             runner = SessionRunner(runner_or_settings, microphone=microphone, speaker=speaker)
         self.runner = runner
         self._shown_version = -1
@@ -176,11 +176,11 @@ class SessionPanel(widgets.VBox):
                 stopping.set()
 
     def _refresh(self, force: bool = False) -> None:
-        snap = self.runner.log.snapshot()
         running = self.runner.running
         mic, assistant = self.runner.levels
         self.mic_level.value = min(1.0, mic * 4) if running else 0.0
         self.speaker_level.value = min(1.0, assistant * 4) if running else 0.0
+        snap = self.runner.log.snapshot()
         if snap.version == self._shown_version and not force:
             return
         self._shown_version = snap.version
@@ -198,25 +198,6 @@ class SessionPanel(widgets.VBox):
         if not running and state == "stopped" and not self._replay_shown and can_replay:
             self._replay_shown = True
             self.replay.append_display_data(self.recording)
-
-
-def _pick_devices(
-    microphone: MicrophoneLike | None, speaker: SpeakerLike | None, notes: list[str]
-) -> tuple[MicrophoneLike, SpeakerLike]:
-    """The device microphone and speaker where they work; else the file-based pair, noting why."""
-    from .audio import Microphone, RecordingSpeaker, Speaker, WavMicrophone, audio_status
-
-    status = audio_status() if microphone is None or speaker is None else None
-    if microphone is None and status is not None:
-        microphone = Microphone() if status.can_record else WavMicrophone()
-        if not status.can_record:
-            notes.append(next((p for p in status.problems if "microphone" in p.lower()), "No microphone."))
-    if speaker is None and status is not None:
-        speaker = Speaker() if status.can_play else RecordingSpeaker()
-        if not status.can_play:
-            notes.append(next((p for p in status.problems if "speaker" in p.lower()), "No speaker."))
-    assert microphone is not None and speaker is not None
-    return microphone, speaker
 
 
 def _source_note(runner: SessionRunner, notes: list[str]) -> str:
