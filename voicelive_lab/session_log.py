@@ -116,6 +116,11 @@ class SessionLog:
             self._record.started_at = time.monotonic()
             self._record.version = version + 1
 
+    @property
+    def version(self) -> int:
+        """Grows with every change: compare it before taking a (copying) snapshot."""
+        return self._record.version
+
     def _now(self) -> float:
         started = self._record.started_at
         return 0.0 if started is None else time.monotonic() - started
@@ -149,7 +154,7 @@ class SessionLog:
             if waiting < len(turns):
                 turns[waiting] = replace(turns[waiting], response_id=response_id)
             return
-        index = next((i for i in range(len(turns)) if turns[i].response_id == response_id), None)
+        index = next((i for i in reversed(range(len(turns))) if turns[i].response_id == response_id), None)
         if index is None:
             return
         turn = turns[index]

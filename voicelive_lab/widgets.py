@@ -180,9 +180,9 @@ class SessionPanel(widgets.VBox):
         mic, assistant = self.runner.levels
         self.mic_level.value = min(1.0, mic * 4) if running else 0.0
         self.speaker_level.value = min(1.0, assistant * 4) if running else 0.0
+        if self.runner.log.version == self._shown_version and not force:
+            return  # nothing new: skip copying the log
         snap = self.runner.log.snapshot()
-        if snap.version == self._shown_version and not force:
-            return
         self._shown_version = snap.version
         state = snap.state
         self.start_button.disabled = running
