@@ -1,34 +1,34 @@
-"""VoiceAssistant against the practice server: the lab's states, its fixed bugs, and clear failures."""
+"""BasicVoiceAssistant, the kit's lab-shaped class, against the practice server: the lab's states, its fixed
+bugs, and clear failures. It reports through state_callback and the lab's _broadcast, bound here to a channel."""
 
 from __future__ import annotations
 
 import asyncio
-import itertools
 import socket
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from azure.ai.voicelive.models import AzureStandardVoice, ServerVad
 from azure.core.credentials import AzureKeyCredential
-from support import run, speech
+from support import level_db, run, speech
 
-from voicelive_lab.assistant import TranscriptUpdate, VoiceAssistant, voice_config
+from voicelive_lab.assistant import BasicVoiceAssistant
+from voicelive_lab.lab_app import SessionChannel, bound_channel
 from voicelive_lab.mock import Faults, MockServer
 
-LAB_TURN = ["starting", "ready", "listening", "processing", "assistant_speaking", "ready"]
+LAB_TURN = ["ready", "listening", "processing", "assistant_speaking", "ready"]
 
 
 @dataclass
 class Heard:
-    """Everything the assistant reported through its callbacks."""
+    """Everything the assistant reported: states, audio, logs, and the events its loop passed on."""
 
     states: list[tuple[str, str]] = field(default_factory=list)
     audio: bytearray = field(default_factory=bytearray)
-    interrupts: int = 0
-    transcripts: list[TranscriptUpdate] = field(default_factory=list)
-    events: list[str] = field(default_factory=list)
+    flushes: int = 0
+    logs: list[tuple[str, str]] = field(default_factory=list)
+    events: list[Any] = field(default_factory=list)
 
     @property
     def state_names(self) -> list[str]:
@@ -38,26 +38,30 @@ class Heard:
                 names.append(state)
         return names
 
-    def finals(self, role: str) -> list[TranscriptUpdate]:
-        return [t for t in self.transcripts if t.role == role and t.final]
+    def types(self) -> list[str]:
+        return [str(event.type) for event in self.events]
+
+    def done(self) -> list[Any]:
+        return [event.response for event in self.events if event.type == "response.done"]
 
 
-def make_assistant(server: MockServer, heard: Heard, key: str | None = None, **kwargs: Any) -> VoiceAssistant:
-    def interrupt() -> None:
-        heard.interrupts += 1
-
-    return VoiceAssistant(
+def make_assistant(server: MockServer, heard: Heard, key: str | None = None, voice: str = "en-US-JennyNeural"):
+    return BasicVoiceAssistant(
         server.endpoint,
         AzureKeyCredential(key or server.api_key),
         "gpt-4o",
-        "en-US-JennyNeural",
+        voice,
         "You are a friendly history tutor.",
-        on_state=lambda state, message: heard.states.append((state, message)),
+        state_callback=lambda state, message: heard.states.append((state, message)),
+    )
+
+
+def channel_for(heard: Heard) -> SessionChannel:
+    return SessionChannel(
         on_audio=heard.audio.extend,
-        on_interrupt=interrupt,
-        on_transcript=heard.transcripts.append,
-        on_event=lambda event: heard.events.append(str(event.type)),
-        **kwargs,
+        on_stop_playback=lambda: setattr(heard, "flushes", heard.flushes + 1),
+        on_log=lambda level, text: heard.logs.append((level, text)),
+        on_event=heard.events.append,
     )
 
 
@@ -68,114 +72,140 @@ async def until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
         await asyncio.sleep(0.01)
 
 
-async def drive(assistant: VoiceAssistant, script: Callable[[], Awaitable[None]]) -> None:
-    """Run the assistant while ``script`` talks to it, then stop it."""
-    session = asyncio.create_task(assistant.start())
-    try:
-        await until(lambda: assistant.state in ("ready", "error"))
-        await script()
-    finally:
-        await assistant.stop()
-        await asyncio.wait_for(session, 5)
+def drive(server: MockServer, heard: Heard, script: Callable[[BasicVoiceAssistant], Awaitable[None]], **kw: Any):
+    """Run the assistant with its channel bound on this thread while ``script`` talks to it, then stop it."""
+    assistant = make_assistant(server, heard, **kw)
+    channel = channel_for(heard)
+
+    def state_callback(state: str, message: str) -> None:  # as the runner's: the channel's state follows
+        heard.states.append((state, message))
+        channel.set_state(state, message)
+
+    assistant.state_callback = state_callback
+
+    async def main() -> None:
+        session = asyncio.create_task(assistant.start())
+        try:
+            await until(lambda: channel.state["state"] in ("ready", "error"))
+            await script(assistant)
+        finally:
+            assistant.request_stop()
+            if assistant.connection is not None:
+                await assistant.connection.close()
+            await asyncio.wait_for(session, 5)
+
+    with bound_channel(channel):
+        run(main())
+    return assistant
 
 
-async def speak(assistant: VoiceAssistant, pcm: bytes) -> None:
+async def speak(assistant: BasicVoiceAssistant, pcm: bytes) -> None:
+    import base64
+
     for offset in range(0, len(pcm), 960):
-        await assistant.append_audio(pcm[offset : offset + 960])
+        await assistant.append_audio(base64.b64encode(pcm[offset : offset + 960]).decode())
 
 
-def test_a_spoken_turn_visits_the_labs_states_and_reports_audio_and_transcripts(server: MockServer) -> None:
+def test_a_spoken_turn_walks_the_labs_states_and_plays_the_reply(server: MockServer) -> None:
     heard = Heard()
-    assistant = make_assistant(server, heard)
 
-    async def turn() -> None:
+    async def turn(assistant: BasicVoiceAssistant) -> None:
         await speak(assistant, speech("pyramids.wav"))
-        await until(lambda: "response.done" in heard.events)
+        await until(lambda: "response.done" in heard.types())
 
-    run(drive(assistant, turn))
-    assert heard.state_names == [*LAB_TURN, "stopped"]
+    drive(server, heard, turn)
+    assert heard.state_names == LAB_TURN
     assert len(heard.audio) > 48000 and len(heard.audio) % 2 == 0
-    assert [t.text for t in heard.finals("user")] == ["(1.7 s of speech)"]
-    (reply,) = heard.finals("assistant")
-    assert reply.text.startswith("Hello! I heard 1.7 seconds") and not reply.interrupted
-    growing = [t.text for t in heard.transcripts if t.role == "assistant" and not t.final]
-    assert len(growing) > 3 and all(b.startswith(a) for a, b in itertools.pairwise(growing))
+    assert level_db(bytes(heard.audio)) > -30, "what reached the speaker is the reply's audible PCM"
+    assert heard.flushes == 1, "speech_started flushed playback (nothing was playing yet)"
+    assert heard.types()[:2] == ["session.created", "session.updated"], "the loop passes every event on"
 
 
 def test_barge_in_cancels_from_the_client_because_it_decides_before_changing_state(make_server) -> None:
-    server = make_server(speed=2)  # the server itself will not cancel: only the assistant can
+    server = make_server(speed=2, server_barge_in=False)  # only the assistant's own cancel can stop a reply
     heard = Heard()
-    assistant = make_assistant(server, heard, turn_detection=ServerVad(interrupt_response=False))
 
-    async def barge_in() -> None:
+    async def barge_in(assistant: BasicVoiceAssistant) -> None:
         await speak(assistant, speech("pyramids.wav"))
-        await until(lambda: assistant.state == "assistant_speaking")
+        await until(lambda: heard.state_names[-1] == "assistant_speaking")
         await speak(assistant, speech("interrupt.wav"))
-        await until(lambda: heard.events.count("response.done") >= 1)
+        await until(lambda: len(heard.done()) >= 2, timeout=20)
 
-    run(drive(assistant, barge_in))
-    (cut,) = heard.finals("assistant")[:1]
-    assert cut.interrupted, "the reply was cancelled by the assistant's own response.cancel"
-    assert heard.interrupts >= 1
-    assert "error" not in heard.state_names
+    drive(server, heard, barge_in)
+    first, second = heard.done()[:2]
+    assert first.status == "cancelled" and first.status_details.reason == "client_cancelled"
+    assert second.status == "completed", "the new reply is not cancelled with the old one"
+    assert heard.state_names == [*LAB_TURN[:-1], "listening", "processing", "assistant_speaking", "ready"]
 
 
 def test_the_harmless_cancel_error_after_a_server_barge_in_is_ignored(make_server) -> None:
     server = make_server(speed=2)  # interrupt_response defaults to true: the server cancels first
     heard = Heard()
-    assistant = make_assistant(server, heard)
 
-    async def barge_in() -> None:
+    async def barge_in(assistant: BasicVoiceAssistant) -> None:
         await speak(assistant, speech("pyramids.wav"))
-        await until(lambda: assistant.state == "assistant_speaking")
+        await until(lambda: heard.state_names[-1] == "assistant_speaking")
         await speak(assistant, speech("interrupt.wav"))
-        await until(lambda: heard.events.count("response.done") >= 2)
+        await until(lambda: len(heard.done()) >= 2, timeout=20)
 
-    run(drive(assistant, barge_in))
-    assert "error" in heard.events, "the server answered the late cancel with response_cancel_not_active"
-    assert "error" not in heard.state_names and assistant.last_error is None
-    assert [t.interrupted for t in heard.finals("assistant")] == [True, False]
+    drive(server, heard, barge_in)
+    errors = [e.error.code for e in heard.events if e.type == "error"]
+    assert errors == ["response_cancel_not_active"], "the late cancel was answered with the harmless error"
+    assert "error" not in heard.state_names
+    assert [r.status for r in heard.done()[:2]] == ["cancelled", "completed"]
 
 
-def test_stop_closes_the_session_at_once_even_when_nothing_happens(server: MockServer) -> None:
+def test_a_refused_request_is_logged_and_the_session_goes_on(server: MockServer) -> None:
     heard = Heard()
-    assistant = make_assistant(server, heard)
 
-    async def scenario() -> float:
-        session = asyncio.create_task(assistant.start())
-        await until(lambda: assistant.state == "ready")
-        began = time.monotonic()
-        await assistant.stop()
-        await asyncio.wait_for(session, 2)
-        elapsed = time.monotonic() - began
-        await until(lambda: server.active_sessions == 0, timeout=1)  # the server saw the socket close
-        return elapsed
-
-    assert run(scenario()) < 0.2
-    assert heard.state_names[-1] == "stopped"
-
-
-def test_a_non_fatal_error_is_reported_and_the_session_goes_on(server: MockServer) -> None:
-    heard = Heard()
-    assistant = make_assistant(server, heard)
-
-    async def bad_update() -> None:
+    async def bad_update(assistant: BasicVoiceAssistant) -> None:
         assert assistant.connection is not None
         await assistant.connection.session.update(session={"voice": {"type": "azure-neural", "name": "x"}})
-        await until(lambda: assistant.last_error is not None)
-        await assistant.send_text("Still there?")
-        await until(lambda: "response.done" in heard.events)
+        await until(lambda: any(level == "warning" for level, _ in heard.logs))
+        await speak(assistant, speech("hello.wav"))
+        await until(lambda: "response.done" in heard.types())
 
-    run(drive(assistant, bad_update))
-    assert "session.voice.type" in (assistant.last_error or "")
-    assert "error" not in heard.state_names
-    assert heard.finals("assistant")[0].text.startswith('You wrote: "Still there?"')
+    drive(server, heard, bad_update)
+    assert "error" not in heard.state_names and heard.state_names[-1] == "ready"
+    assert any("azure-neural" in text for _, text in heard.logs)
+
+
+def test_a_fatal_server_error_ends_the_session_in_error_and_closes_it(make_server) -> None:
+    server = make_server(faults=Faults(error_after_events=2))
+    heard = Heard()
+    began = time.monotonic()
+    drive(server, heard, lambda assistant: until(lambda: heard.state_names[-1] == "error"))
+    assert time.monotonic() - began < 3
+    assert heard.state_names == ["ready", "error"]
+    assert "fault injection" in heard.states[-1][1]
+
+
+def test_the_voice_rule_of_the_lab(server: MockServer) -> None:
+    for voice, expected in (
+        ("en-US-AvaNeural", {"name": "en-US-AvaNeural", "type": "azure-standard"}),
+        ("alloy", "alloy"),
+    ):
+        heard = Heard()
+        drive(server, heard, lambda assistant: asyncio.sleep(0), voice=voice)
+        (updated,) = [e.session for e in heard.events if e.type == "session.updated"]
+        wire = updated.as_dict()
+        assert wire["voice"] == expected
+        assert sorted(wire["modalities"]) == ["audio", "text"]
+        assert (wire["input_audio_format"], wire["output_audio_format"]) == ("pcm16", "pcm16")
+        vad = wire["turn_detection"]
+        assert (vad["type"], vad["threshold"], vad["prefix_padding_ms"], vad["silence_duration_ms"]) == (
+            "server_vad",
+            0.5,
+            300,
+            500,
+        )
 
 
 def test_a_wrong_key_ends_in_error_with_the_reason(server: MockServer) -> None:
     heard = Heard()
-    run(make_assistant(server, heard, key="k3y-not-this-one").start())
-    assert heard.state_names == ["starting", "error"]
+    with bound_channel(channel_for(heard)):
+        run(make_assistant(server, heard, key="k3y-not-this-one").start())
+    assert heard.state_names == ["error"]
     assert "401" in heard.states[-1][1] and "AZURE_VOICE_LIVE_API_KEY" in heard.states[-1][1]
     assert "k3y-not-this-one" not in heard.states[-1][1]
 
@@ -184,45 +214,9 @@ def test_a_refused_connection_ends_in_error_with_the_reason() -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    heard = Heard()
-    assistant = VoiceAssistant(
-        f"http://127.0.0.1:{port}",
-        AzureKeyCredential("k"),
-        "gpt-4o",
-        "alloy",
-        "",
-        on_state=lambda s, m: heard.states.append((s, m)),
+    states: list[tuple[str, str]] = []
+    assistant = BasicVoiceAssistant(
+        f"http://127.0.0.1:{port}", AzureKeyCredential("k"), "gpt-4o", "alloy", "", lambda *s: states.append(s)
     )
     run(assistant.start())
-    assert heard.states[-1][0] == "error" and "refused" in heard.states[-1][1]
-
-
-def test_the_server_closing_the_session_is_an_error_not_a_silent_end(make_server) -> None:
-    server = make_server(faults=Faults(close_after_events=2, close_code=1011))
-    heard = Heard()
-    run(make_assistant(server, heard).start())
-    assert heard.state_names == ["starting", "ready", "error"]
-    assert "1011" in heard.states[-1][1]
-
-
-def test_the_voice_rule_of_the_lab() -> None:
-    assert voice_config("en-US-AvaNeural") == AzureStandardVoice(name="en-US-AvaNeural")
-    assert voice_config("alloy") == "alloy"
-    session = VoiceAssistant("http://x", AzureKeyCredential("k"), "gpt-4o", "alloy", "Be brief.").build_session()
-    wire = session.as_dict()
-    assert wire["modalities"] == ["text", "audio"] and wire["voice"] == "alloy"
-    assert wire["turn_detection"] == {
-        "type": "server_vad",
-        "threshold": 0.5,
-        "prefix_padding_ms": 300,
-        "silence_duration_ms": 500,
-    }
-    assert (wire["input_audio_format"], wire["output_audio_format"]) == ("pcm16", "pcm16")
-
-
-def test_a_fatal_server_error_ends_the_session_in_error(make_server) -> None:
-    server = make_server(faults=Faults(error_after_events=2))
-    heard = Heard()
-    run(make_assistant(server, heard).start())
-    assert heard.state_names == ["starting", "ready", "error"]
-    assert "fault injection" in heard.states[-1][1] and "internal_server_error" in heard.states[-1][1]
+    assert states[-1][0] == "error" and "refused" in states[-1][1]

@@ -15,6 +15,7 @@ import pytest
 from azure.core.credentials import AzureKeyCredential
 from support import AUDIO, level_db
 
+from voicelive_lab.assistant import BasicVoiceAssistant
 from voicelive_lab.audio import RecordingSpeaker, WavMicrophone
 from voicelive_lab.config import Settings
 from voicelive_lab.mock import Faults, MockServer
@@ -276,3 +277,39 @@ def test_a_handshake_that_never_answers_ends_in_a_clear_error() -> None:
         assert runner.wait_for_state("error", timeout=5)
         assert "never answered" in (runner.last_error or "")
         assert runner.wait_for(lambda snap: not runner.running, timeout=2)
+
+
+class BrokenInit(BasicVoiceAssistant):
+    def __init__(self, endpoint, credential, model, voice, instructions, state_callback=None):
+        self.endpoint = endpoint
+        raise KeyError("voice")  # the learner's own mistake
+
+
+def test_a_class_that_cannot_be_built_ends_the_session_at_once_with_its_own_line(server: MockServer) -> None:
+    runner = scripted_runner(server)
+    runner.assistant_class = BrokenInit
+    began = time.monotonic()
+    summary = runner.run_turns([AUDIO / "hello.wav"], timeout=30)
+    assert time.monotonic() - began < 2
+    assert summary.states == ("starting", "error")
+    assert "KeyError" in (summary.error or "") and 'raise KeyError("voice")' in (summary.error or "")
+    assert isinstance(runner.failure, KeyError)
+
+
+class SleepsInAHandler(BasicVoiceAssistant):
+    async def _handle_session_updated(self):
+        time.sleep(30)  # blocks the event loop
+
+
+def test_code_that_blocks_the_loop_is_named_and_the_session_set_free(server: MockServer) -> None:
+    runner = scripted_runner(server)
+    runner.assistant_class = SleepsInAHandler
+    runner.block_limit = 0.5
+    began = time.monotonic()
+    runner.start()
+    assert runner.wait_for_state("error", timeout=5)
+    assert runner.wait_for(lambda snap: not runner.running, timeout=3), "the session thread ended"
+    assert time.monotonic() - began < 3, "the 30 s sleep was cut short"
+    message = runner.last_error or ""
+    assert "blocked the event loop" in message and "time.sleep(30)" in message and "asyncio.sleep" in message
+    assert time.sleep.__module__ == "time", "time.sleep is itself again once no session is watched"

@@ -4,26 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from typing import Any
 from urllib.parse import urlsplit
-
-#: Error codes that mean "nothing to do": e.g. a cancel that raced the server's own barge-in cancel.
-HARMLESS_CODES = frozenset({"response_cancel_not_active"})
-FATAL_TYPES = frozenset({"server_error", "authentication_error"})
-FATAL_CODES = frozenset({"session_expired", "invalid_api_key", "rate_limit_exceeded"})
-
-
-def is_harmless_error(error: Any) -> bool:
-    return getattr(error, "code", None) in HARMLESS_CODES
-
-
-def explain_server_error(error: Any) -> tuple[str, bool]:
-    """A server ``error`` event as (message for the learner, whether the session cannot go on)."""
-    kind, code = getattr(error, "type", None), getattr(error, "code", None)
-    message = getattr(error, "message", None) or "no details given"
-    where = f" (field {error.param})" if getattr(error, "param", None) else ""
-    fatal = kind in FATAL_TYPES or code in FATAL_CODES
-    return f"The service reported an error{where}: {message} [{code or kind}]", fatal
 
 
 def _http_status(error: BaseException) -> int | None:

@@ -2,11 +2,18 @@
 
 The kernel's own loop is never used (ipykernel 7 stalls tasks created there once a cell finishes), so
 Start, Stop and Interrupt return at once and other cells keep running while the session talks.
+
+The assistant is any class in the lab's shape (the kit's ``BasicVoiceAssistant`` or a learner's own): it is
+built as the lab's app built it, ``cls(endpoint, credential, model, voice, instructions, state_callback=…)``,
+and reports through ``state_callback`` and the lab's ``_broadcast``, which this runner routes to its speaker
+and log (a :class:`SessionChannel` bound to the session thread). Stop, Interrupt and typed messages use the
+class's public ``connection``, so they work whatever the class's handlers do.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import logging
 import os
@@ -19,12 +26,28 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
+from aiohttp import WSMsgType
+from azure.ai.voicelive.models import InputTextContentPart, UserMessageItem
 
-from .assistant import TranscriptUpdate, VoiceAssistant
+from .assistant import BasicVoiceAssistant
 from .config import Settings, load_settings
+from .lab_app import SessionChannel, bound_channel
+from .learner_code import describe_code_error
+from .loop_watch import LoopWatch
 from .session_log import SessionLog, SessionSnapshot, TranscriptLine, TurnTiming, describe_event, response_id_of
+from .transcripts import TranscriptTracker
 
 log = logging.getLogger("voicelive_lab.runner")
+
+
+class _OwnCloseFilter(logging.Filter):
+    """Drops the SDK's warning about a CLOSING frame: it only means that stop() closed the socket."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.msg == "Unexpected WebSocket message type: %s" and record.args == (WSMsgType.CLOSING,))
+
+
+logging.getLogger("azure.ai.voicelive.aio._patch").addFilter(_OwnCloseFilter())
 
 MIC_QUEUE_BLOCKS = 500  # 10 s of 20 ms blocks: if the network stalls longer, the oldest audio is dropped
 MAX_SENT_AUDIO_BYTES = 10 * 60 * 48_000  # the last 10 minutes of what the microphone sent are kept for plots
@@ -32,6 +55,7 @@ GRACEFUL_STOP_S = 0.25
 ANSWER_TIMEOUT_S = 15.0  # the service must react this soon to speech (or to the end of a turn)
 CONNECT_TIMEOUT_S = 20.0
 LOUD_BLOCK_RMS = 0.01  # about -40 dBFS: a block this loud is speech the service should notice
+BLOCK_LIMIT_S = 2.0  # the assistant's code may keep the session's loop busy this long before it is stopped
 
 
 class MicrophoneLike(Protocol):
@@ -79,7 +103,7 @@ class SessionSummary:
 
 
 class SessionRunner:
-    """Runs a VoiceAssistant with a microphone and a speaker on a dedicated thread."""
+    """Runs an assistant class in the lab's shape with a microphone and a speaker on a dedicated thread."""
 
     def __init__(
         self,
@@ -87,22 +111,29 @@ class SessionRunner:
         *,
         microphone: MicrophoneLike | None = None,
         speaker: SpeakerLike | None = None,
-        turn_detection: Any = None,
+        assistant_class: Callable[..., Any] = BasicVoiceAssistant,
         on_update: Callable[[str], None] | None = None,
-        assistant_factory: Callable[..., VoiceAssistant] = VoiceAssistant,
         answer_timeout: float = ANSWER_TIMEOUT_S,
         connect_timeout: float = CONNECT_TIMEOUT_S,
+        block_limit: float = BLOCK_LIMIT_S,
     ) -> None:
         self.settings = settings or load_settings()
         self.microphone, self.speaker, _ = default_devices(microphone, speaker)
-        self.turn_detection = turn_detection
+        self.assistant_class = assistant_class
         self.log = SessionLog()
         self._on_update = on_update
-        self._assistant_factory = assistant_factory
+        self.block_limit = block_limit
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task[None] | None = None
-        self._assistant: VoiceAssistant | None = None
+        #: The assistant of the running session (None before it is built and after the session).
+        self.assistant: Any = None
+        #: The exception from the assistant's own code that ended the last session, if one did.
+        self.failure: BaseException | None = None
+        self.channel = SessionChannel()
+        self._transcripts = TranscriptTracker(self.log)
+        self._connection: Any = None
+        self._stop_requested = False
         self._lifecycle = threading.Lock()
         self._changed = threading.Condition()
         self._mic_started = False
@@ -151,6 +182,16 @@ class SessionRunner:
             self._sent_bytes = 0
             self._sent_started = None
             self._waiting_since = None
+            self.failure = None
+            self._stop_requested = False
+            self._connection = None
+            self.channel = SessionChannel(
+                on_audio=self.speaker.write,
+                on_stop_playback=self.speaker.clear,
+                on_log=self._on_log,
+                on_event=self._on_event,
+            )
+            self._transcripts = TranscriptTracker(self.log)
             ready = threading.Event()
             self._thread = threading.Thread(target=self._thread_main, args=(ready,), name="voicelive-session")
             self._thread.daemon = True
@@ -163,18 +204,19 @@ class SessionRunner:
             thread, loop = self._thread, self._loop
             if thread is None or not thread.is_alive() or loop is None:
                 return True
+            self._stop_requested = True
             with contextlib.suppress(RuntimeError):  # the loop may have closed in the meantime
-                asyncio.run_coroutine_threadsafe(self._request_stop(), loop)
+                loop.call_soon_threadsafe(lambda: asyncio.ensure_future(self._request_stop()))
             thread.join(timeout)
             return not thread.is_alive()
 
     def interrupt(self) -> None:
-        """Stop the assistant talking now (flush playback, cancel its response)."""
-        self._call_in_session(lambda assistant: assistant.interrupt())
+        """Stop the assistant talking now: flush playback and cancel the reply, as the lab's /interrupt did."""
+        self._call_in_session(self._interrupt)
 
     def send_text(self, text: str) -> None:
         """Type a message into the session instead of speaking it."""
-        self._call_in_session(lambda assistant: assistant.send_text(text), wait=2.0)
+        self._call_in_session(lambda: self._send_text(text), wait=2.0)
 
     def wait_for(self, predicate: Callable[[SessionSnapshot], bool], timeout: float) -> bool:
         """Block until ``predicate(snapshot)`` holds (True) or ``timeout`` passes (False)."""
@@ -241,8 +283,10 @@ class SessionRunner:
         self._loop = loop
         self._task = loop.create_task(self._session())
         ready.set()
+        watch = LoopWatch(loop, threading.get_ident(), self._loop_blocked, self.block_limit)
         try:
-            loop.run_until_complete(self._task)
+            with bound_channel(self.channel), watch:
+                loop.run_until_complete(self._task)
         except asyncio.CancelledError:
             pass
         finally:
@@ -252,23 +296,8 @@ class SessionRunner:
             self._notify("state")
 
     async def _session(self) -> None:
-        settings = self.settings
-        assistant = self._assistant_factory(
-            settings.endpoint,
-            settings.credential,
-            settings.model,
-            settings.voice,
-            settings.instructions,
-            turn_detection=self.turn_detection,
-            on_state=self._on_state,
-            on_audio=self.speaker.write,
-            on_interrupt=self.speaker.clear,
-            on_transcript=self._on_transcript,
-            on_event=self._on_event,
-        )
-        self._assistant = assistant
         queue: asyncio.Queue[bytes] = asyncio.Queue(maxsize=MIC_QUEUE_BLOCKS)
-        sender = asyncio.create_task(self._send_microphone(queue, assistant))
+        sender = asyncio.create_task(self._send_microphone(queue))
         watchdog = asyncio.create_task(self._watch_for_silence())
         self._mic_queue = queue
         loop = asyncio.get_running_loop()
@@ -281,12 +310,13 @@ class SessionRunner:
             if hasattr(device, "on_lost"):
                 device.on_lost = device_lost
         try:
+            self._on_state("starting", "Connecting to Voice Live…")
             try:
                 self.speaker.start()
             except Exception as error:  # e.g. AudioUnavailable: no output device in this kernel
                 self._on_state("error", str(error))
                 return
-            await assistant.start()
+            await self._run_assistant()
         except asyncio.CancelledError:
             pass
         finally:
@@ -294,11 +324,38 @@ class SessionRunner:
             sender.cancel()
             watchdog.cancel()
             self._close_devices()
-            self._assistant = None
+            self.assistant = None
             if self.state != "error":
                 self._on_state("stopped", "Session ended.")
             with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.gather(sender, watchdog, return_exceptions=True)
+
+    async def _run_assistant(self) -> None:
+        """Build the assistant as the lab's app did, run it, and say why it ended if nobody asked it to."""
+        settings = self.settings
+        try:
+            self.assistant = self.assistant_class(
+                settings.endpoint,
+                settings.credential,
+                settings.model,
+                settings.voice,
+                settings.instructions,
+                state_callback=self._on_state,
+            )
+            await self.assistant.start()
+        except Exception as error:  # the assistant's own code failed: show its line, never a silent thread
+            self.failure = self.channel.failure = error
+            self._on_state("error", describe_code_error(error))
+            return
+        self.failure = self.channel.failure
+        if self.state == "error" or self._stop_requested:
+            return
+        code = _close_code(self._connection)
+        self._on_state("error", f"The service closed the session (WebSocket close code {code}).")
+
+    def _loop_blocked(self, message: str, _line: Any) -> None:
+        """Called on the LoopWatch thread: the assistant's code kept the loop busy; say where."""
+        self._on_state("error", message)
 
     def _device_lost(self, message: str) -> None:
         """A microphone or speaker stopped on its own: say so and end the session (Start tries again)."""
@@ -308,20 +365,24 @@ class SessionRunner:
             self._task.cancel()
 
     async def _request_stop(self) -> None:
-        assistant, task = self._assistant, self._task
-        if assistant is not None and assistant.connection is not None:
-            try:
-                await asyncio.wait_for(assistant.stop(), GRACEFUL_STOP_S)
-                return
-            except (asyncio.TimeoutError, Exception):
-                pass
+        """Ask the assistant to stop (the lab's request_stop), and close its connection so it stops now."""
+        assistant, task = self.assistant, self._task
+        with contextlib.suppress(Exception):  # a learner's request_stop may be missing or broken
+            assistant.request_stop()
+        connection = getattr(assistant, "connection", None)
+        if connection is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(connection.close(), GRACEFUL_STOP_S)
         if task is not None:
-            task.cancel()
+            await asyncio.wait({task}, timeout=GRACEFUL_STOP_S)
+            task.cancel()  # the assistant's code did not return on its own: end it
 
-    async def _send_microphone(self, queue: asyncio.Queue[bytes], assistant: VoiceAssistant) -> None:
+    async def _send_microphone(self, queue: asyncio.Queue[bytes]) -> None:
         while True:
             block = await queue.get()
-            await assistant.append_audio(block)
+            assistant = self.assistant
+            if assistant is not None:
+                await assistant.append_audio(base64.b64encode(block).decode("ascii"))
             self._keep_sent(block)
 
     async def _watch_for_silence(self) -> None:
@@ -377,8 +438,9 @@ class SessionRunner:
             self.mic_blocks_dropped += 1
         queue.put_nowait(block)
 
-    def _on_state(self, state: str, message: str) -> None:
+    def _on_state(self, state: str, message: str = "") -> None:
         self._state = state
+        self.channel.set_state(state, message)
         self.log.state(state, message)
         if state == "processing" and self._waiting_since is None:
             self._waiting_since = time.monotonic()
@@ -394,13 +456,17 @@ class SessionRunner:
         self._notify("state")
 
     def _on_event(self, event: Any) -> None:
+        if self._connection is None and self.assistant is not None:
+            self._connection = self.assistant.connection  # kept for its close code if the service ends it
         self._waiting_since = None
         self.log.event(str(event.type), describe_event(event), response_id_of(event))
+        self._transcripts.on_event(event)
         self._notify("event")
 
-    def _on_transcript(self, update: TranscriptUpdate) -> None:
-        self.log.transcript(update.role, update.item_id, update.text, update.final, update.interrupted)
-        self._notify("transcript")
+    def _on_log(self, level: str, text: str) -> None:
+        if level in ("warning", "warn", "error") and text:
+            self.log.event(f"log.{level}", text)
+            self._notify("event")
 
     def _notify(self, kind: str) -> None:
         with self._changed:
@@ -418,16 +484,31 @@ class SessionRunner:
             except Exception:
                 log.exception("closing %s failed", type(device).__name__)
 
-    def _call_in_session(self, action: Callable[[VoiceAssistant], Any], wait: float | None = None) -> None:
-        loop, assistant = self._loop, self._assistant
-        if loop is None or assistant is None:
+    def _call_in_session(self, action: Callable[[], Any], wait: float | None = None) -> None:
+        loop, assistant = self._loop, self.assistant
+        if loop is None or assistant is None or assistant.connection is None:
             raise RuntimeError("No session is running: call start() first.")
-        future = asyncio.run_coroutine_threadsafe(action(assistant), loop)
+        future = asyncio.run_coroutine_threadsafe(action(), loop)
         if wait is not None:
             try:
                 future.result(wait)
             except FutureTimeout:
                 raise TimeoutError("The session did not take the request in time.") from None
+
+    async def _interrupt(self) -> None:
+        self.speaker.clear()
+        assistant, response_id = self.assistant, self._transcripts.active_response_id
+        if assistant is None or assistant.connection is None or response_id is None:
+            return
+        assistant._response_cancelled = True  # the lab's flag: its audio handler drops the rest of this reply
+        self._transcripts.cut_off(response_id)
+        with contextlib.suppress(Exception):  # the reply may have ended meanwhile: nothing to cancel
+            await assistant.connection.response.cancel(response_id=response_id)
+
+    async def _send_text(self, text: str) -> None:
+        connection = self.assistant.connection
+        await connection.conversation.item.create(item=UserMessageItem(content=[InputTextContentPart(text=text)]))
+        await connection.response.create()
 
     def _responses_done(self) -> int:
         return _responses_done(self.log.snapshot())
@@ -467,3 +548,8 @@ def default_devices(
         if not status.can_play:
             notes.append(next((p for p in status.problems if "speaker" in p.lower()), "No speaker."))
     return microphone, speaker, notes
+
+
+def _close_code(connection: Any) -> int | None:
+    """The WebSocket close code; the SDK keeps it on a private attribute (see the protocol notes)."""
+    return getattr(getattr(connection, "_connection", None), "close_code", None)

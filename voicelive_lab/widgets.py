@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import html
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import ipywidgets as widgets
 
+from .assistant import BasicVoiceAssistant
 from .config import Settings
 from .runner import MicrophoneLike, SessionRunner, SessionSummary, SpeakerLike, default_devices
 from .session_log import SessionSnapshot
@@ -32,7 +34,10 @@ STATE_STYLE = {
 
 
 class SessionPanel(widgets.VBox):
-    """A voice session you can see and hear in JupyterLab; ``display(panel)`` or leave it last in a cell."""
+    """A voice session you can see and hear in JupyterLab; ``display(panel)`` or leave it last in a cell.
+
+    ``assistant_class`` is any class in the lab's shape: the kit's ``BasicVoiceAssistant`` or your own.
+    """
 
     def __init__(
         self,
@@ -40,13 +45,16 @@ class SessionPanel(widgets.VBox):
         *,
         microphone: MicrophoneLike | None = None,
         speaker: SpeakerLike | None = None,
+        assistant_class: Callable[..., Any] = BasicVoiceAssistant,
     ) -> None:
         notes: list[str] = []
         if isinstance(runner_or_settings, SessionRunner):
             runner = runner_or_settings
         else:
             microphone, speaker, notes = default_devices(microphone, speaker)
-            runner = SessionRunner(runner_or_settings, microphone=microphone, speaker=speaker)
+            runner = SessionRunner(
+                runner_or_settings, microphone=microphone, speaker=speaker, assistant_class=assistant_class
+            )
         self.runner = runner
         self._shown_version = -1
         self._refresher: threading.Thread | None = None

@@ -64,6 +64,7 @@ class SessionOptions:
     script: ReplyScript = field(default_factory=ReplyScript)
     faults: Faults = field(default_factory=Faults)
     observer: EventObserver | None = None
+    server_barge_in: bool = True
 
 
 @dataclass(frozen=True)
@@ -282,7 +283,8 @@ class RealtimeSession:
         await self._send(
             "input_audio_buffer.speech_started", None, audio_start_ms=audio_start_ms, item_id=self._speech_item_id
         )
-        if self._response is not None and detection.get("interrupt_response", True):
+        barge_in = detection.get("interrupt_response", True) and self._options.server_barge_in
+        if self._response is not None and barge_in:
             await self._cancel_response("turn_detected", truncate=bool(detection.get("auto_truncate")))
 
     async def _on_speech_stopped(self, audio_end_ms: int, speech_ms: int, detection: dict[str, Any]) -> None:

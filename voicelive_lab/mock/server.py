@@ -50,6 +50,7 @@ class MockServer:
         faults: Faults | None = None,
         max_sessions: int = DEFAULT_MAX_SESSIONS,
         observer: EventObserver | None = None,
+        server_barge_in: bool = True,
     ) -> None:
         if not is_loopback_host(host):
             raise ValueError(f"The practice server only listens on loopback addresses (127.0.0.1, ::1), not {host!r}.")
@@ -64,6 +65,9 @@ class MockServer:
         self._script = script if isinstance(script, ReplyScript) else ReplyScript.from_file(script) if script else None
         self._pacing = Pacing(speed=speed, chunk_ms=chunk_ms, first_audio_delay_ms=first_audio_delay_ms)
         self._observer = observer
+        #: False: hearing speech never cancels a reply here, whatever the session says; only a client's
+        #: response.cancel does (the checks use this to see the client's own barge-in).
+        self.server_barge_in = server_barge_in
         self._sessions: set[RealtimeSession] = set()
         self._sessions_started = 0
         self._port: int | None = None
@@ -231,6 +235,7 @@ class MockServer:
             script=self._script or ReplyScript(),
             faults=faults,
             observer=self._observer,
+            server_barge_in=self.server_barge_in,
         )
         session = RealtimeSession(ws, options, self._sessions_started, model)
         log.info(

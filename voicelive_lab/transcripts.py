@@ -1,0 +1,49 @@
+"""TranscriptTracker: the conversation's lines and the active reply, read off the server's events.
+
+The lab's class handles no transcript events, so the runner follows them itself from the events the class's
+event loop passes on: what the user said (input transcription), what the assistant is saying (transcript
+deltas, growing), and how each reply ended (interrupted when cancelled).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .session_log import SessionLog
+
+
+class TranscriptTracker:
+    def __init__(self, log: SessionLog) -> None:
+        self._log = log
+        self.active_response_id: str | None = None
+        self._cut_off: set[str] = set()  # replies stopped with Interrupt: their late text is not shown
+        self._text: dict[str, str] = {}
+
+    def cut_off(self, response_id: str | None) -> None:
+        """This reply was interrupted: drop the text that still arrives for it."""
+        if response_id is not None:
+            self._cut_off.add(response_id)
+
+    def on_event(self, event: Any) -> None:
+        kind = str(event.type)
+        if kind == "response.created":
+            self.active_response_id = event.response.id
+        elif kind in ("response.audio_transcript.delta", "response.text.delta"):
+            if event.response_id not in self._cut_off:
+                text = self._text.get(event.item_id, "") + (event.delta or "")
+                self._text[event.item_id] = text
+                self._log.transcript("assistant", event.item_id, text, final=False, interrupted=False)
+        elif kind == "conversation.item.input_audio_transcription.completed":
+            self._log.transcript("user", event.item_id, event.transcript or "", final=True, interrupted=False)
+        elif kind == "response.done":
+            self._finish(event.response)
+
+    def _finish(self, response: Any) -> None:
+        if response.id == self.active_response_id:
+            self.active_response_id = None
+        self._cut_off.discard(response.id)
+        cancelled = response.status == "cancelled"
+        for item in response.output or []:
+            text = self._text.pop(item.id, None)
+            if text is not None:
+                self._log.transcript("assistant", item.id, text, final=True, interrupted=cancelled)
