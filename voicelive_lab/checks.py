@@ -1,329 +1,586 @@
-"""Checks for the three sections a learner writes: run their code against a private practice server and
-say, in plain words, what was expected, what happened, and which part of the lab it corresponds to.
+"""Checks for the lab's three sections: run the learner's ``BasicVoiceAssistant`` in a real session against a
+private practice server, and say honestly whether it works; when not, what was expected, what happened,
+the learner's own line, and the fix.
 
-A failed check raises :class:`CheckFailed`, which a notebook shows as its message alone (no traceback).
+Each check ends with a verdict within 20 seconds and never passes code it could not see work: a check that
+runs out of time says so. A failed check raises :class:`CheckFailed`, which a notebook shows as its message
+alone (no traceback). ``require_check(n)`` lets the cells below a check say "finish section n first".
 """
 
 from __future__ import annotations
 
-import asyncio
 import html
-import inspect
-import threading
+import sys
 import time
-from collections.abc import Coroutine
+from collections.abc import Callable
 from typing import Any
 
-from azure.ai.voicelive.models import RequestSession, ServerVad
-from azure.core.credentials import AzureKeyCredential
+from . import class_cell
+from .check_harness import INSTRUCTIONS, OutOfTime, PracticeRun
+from .lab_app import BroadcastFormatError
+from .learner_code import CodeLine, hint_for, learner_line_of
 
-from .assistant import VoiceAssistant
-from .audio.samples import sample
-from .config import Settings
-from .mock import MockServer
-
+LAB_CLASS = "BasicVoiceAssistant"
+VERDICT_S = 20.0
+MARGIN_S = 2.5  # kept back from the budget for closing the session and the server
+MAX_FIELD = 420
 SECTION_TITLES = {1: "initialise and start", 2: "configure the session", 3: "handle session events"}
-LAB_STATES = ("starting", "ready", "listening", "processing", "assistant_speaking", "ready", "stopped")
-EXPECTED_VAD = {"type": "server_vad", "threshold": 0.5, "prefix_padding_ms": 300, "silence_duration_ms": 500}
+#: The methods each section of the lab writes; they must be the learner's own, in the class itself.
+SECTION_METHODS = {
+    1: ("__init__", "start"),
+    2: ("start",),
+    3: (
+        "_handle_event",
+        "_handle_session_updated",
+        "_handle_speech_started",
+        "_handle_speech_stopped",
+        "_handle_audio_delta",
+        "_handle_audio_done",
+        "_handle_error",
+        "request_stop",
+    ),
+}
+#: What the lab's __init__ keeps on self.
+INIT_ATTRIBUTES = ("connection", "_response_cancelled", "_stopping", "state_callback")
+HANDLER_FOR = {
+    "ready": ("session.updated", "_handle_session_updated"),
+    "listening": ("input_audio_buffer.speech_started", "_handle_speech_started"),
+    "processing": ("input_audio_buffer.speech_stopped", "_handle_speech_stopped"),
+    "assistant_speaking": ("response.audio.delta", "_handle_audio_delta"),
+}
+FATAL_ERROR = {
+    "type": "server_error",
+    "code": "internal_server_error",
+    "message": "The practice service failed on purpose (the check's fatal error).",
+}
+
+_passed: dict[int, type] = {}
+
+
+def _short(text: str) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= MAX_FIELD else text[: MAX_FIELD - 1] + "…"
 
 
 class CheckFailed(Exception):
-    """A section that does not do what the lab asks, explained for the learner."""
+    """A section that does not work yet, explained for the learner: expected, happened, where, and the fix."""
 
-    def __init__(self, section: int, expected: str, happened: str, hint: str) -> None:
+    def __init__(self, section: int, expected: str, happened: str, hint: str, where: str | None = None) -> None:
         self.section = section
-        title = SECTION_TITLES[section]
-        super().__init__(
-            f"Section {section} ({title}) is not there yet.\n"
-            f"  Expected: {expected}\n"
-            f"  Happened: {happened}\n"
-            f"  Hint:     {hint}"
-        )
+        lines = [
+            f"Section {section} ({SECTION_TITLES[section]}) is not there yet.",
+            f"  Expected: {_short(expected)}",
+            f"  Happened: {_short(happened)}",
+        ]
+        if where:
+            lines.append(f"  Where:    {_short(where)}")
+        lines.append(f"  Hint:     {_short(hint)}")
+        super().__init__("\n".join(lines))
 
     def _render_traceback_(self) -> list[str]:
         """IPython shows this instead of a traceback."""
         return ["❌ " + line if index == 0 else line for index, line in enumerate(str(self).splitlines())]
 
 
-def check_section_1(assistant_class: type[VoiceAssistant]) -> CheckPassed:
-    """``__init__`` keeps the five settings; ``start()`` connects, configures, handles events, and stops."""
-    with MockServer(speed=20, first_audio_delay_ms=0) as server:
-        settings = _settings(server)
-        assistant = _construct(assistant_class, settings, section=1)
-        for name in ("endpoint", "credential", "model", "voice", "instructions"):
-            if getattr(assistant, name, None) is not getattr(settings, name):
-                raise CheckFailed(
-                    1,
-                    f"__init__ keeps {name} as self.{name}",
-                    f"self.{name} is {getattr(assistant, name, '(missing)')!r}",
-                    f"store each argument, e.g. `self.{name} = {name}` (the lab's __init__ does this for all five).",
-                )
-        _run(_check_start(assistant, server), section=1, timeout=15)
-    return CheckPassed(
-        1, "it connects to the practice server, configures the session, reaches 'ready' and stops cleanly."
-    )
+class CheckPassed:
+    """What a passing check returns; a notebook shows it as a green line (and any tips below it)."""
+
+    def __init__(self, section: int, what: str, tips: tuple[str, ...] = ()) -> None:
+        self.section = section
+        self.tips = tips
+        self.message = f"✅ Section {section} ({SECTION_TITLES[section]}) works: {what}"
+
+    def __repr__(self) -> str:
+        return "\n".join([self.message, *(f"   Tip: {tip}" for tip in self.tips)])
+
+    def _repr_html_(self) -> str:
+        tips = "".join(f"<div>💡 {html.escape(tip)}</div>" for tip in self.tips)
+        return f'<div style="color:#1a7f37;font-weight:600">{html.escape(self.message)}</div>{tips}'
 
 
-async def _check_start(assistant: VoiceAssistant, server: MockServer) -> None:
-    session = asyncio.ensure_future(_call(assistant.start, section=1))
-    deadline = time.monotonic() + 5
-    while assistant.state != "ready" and time.monotonic() < deadline and not session.done():
-        await asyncio.sleep(0.02)
-    if session.done():
-        session.result()  # a NotImplementedError or a crash explains itself
-        raise CheckFailed(
-            1,
-            "start() keeps running, handling events, until stop() is called",
-            f"start() returned at once (state {assistant.state!r})",
-            "inside `async with connect(...) as conn:`, loop with `async for event in conn:`.",
+class SectionNotDone(Exception):
+    """Shown in one line by IPython: the cell below a check that has not passed yet."""
+
+    def _render_traceback_(self) -> list[str]:
+        return [f"⏭  {self}"]
+
+
+def require_check(section: int) -> None:
+    """Stop a cell, in one line, until ``check_section_<section>`` has passed for the current class."""
+    if section not in _passed:
+        raise SectionNotDone(
+            f"Finish section {section} ({SECTION_TITLES[section]}) first: its check above has not passed yet."
         )
-    if assistant.connection is None:
-        session.cancel()
-        raise CheckFailed(
-            1,
-            "start() keeps the open connection in self.connection",
-            "self.connection is still None",
-            "right after `async with connect(...) as conn:`, add `self.connection = conn`.",
-        )
-    if assistant.state != "ready":
-        session.cancel()
-        raise CheckFailed(
-            1,
-            "the session becomes ready (the service answers session.update with session.updated)",
-            f"after 5 s the state is {assistant.state!r}",
-            "call `await self._configure_session(conn)` and pass every event to "
-            "`await self._handle_event(event, conn)`.",
-        )
-    await assistant.stop()
+
+
+def check_section_1(assistant_class: type | None = None) -> CheckPassed:
+    """``__init__`` keeps the lab's settings and flags; ``start()`` connects, runs the session, and stops."""
+    return _check(1, assistant_class, _run_section_1)
+
+
+def check_section_2(assistant_class: type | None = None) -> CheckPassed:
+    """The session the service receives is the lab's: text and audio, instructions, voice rule, PCM16, VAD."""
+    return _check(2, assistant_class, _run_section_2)
+
+
+def check_section_3(assistant_class: type | None = None) -> CheckPassed:
+    """A spoken conversation: the lab's states, the reply's audio, barge-in, a harmless and a fatal error."""
+    return _check(3, assistant_class, _run_section_3)
+
+
+# ----------------------------------------------------------------- the common part
+
+
+def _check(section: int, assistant_class: type | None, scenario: Callable[[type, float], CheckPassed]) -> CheckPassed:
+    _passed.pop(section, None)
+    namespace = _caller_namespace()
+    cls = _learner_class(section, assistant_class, namespace)
+    _read_the_class(section, cls, namespace)
+    deadline = time.monotonic() + VERDICT_S - MARGIN_S
     try:
-        await asyncio.wait_for(asyncio.shield(session), 2)
-    except asyncio.TimeoutError:
-        session.cancel()
+        passed = scenario(cls, deadline)
+    except OutOfTime as late:
+        raise CheckFailed(
+            section,
+            f"{late.what}, within the check's {VERDICT_S:.0f} s",
+            "the check ran out of time before it could see that happen, so it cannot say the section works",
+            "run the check again; if it happens every time, something in the session waits too long.",
+        ) from None
+    _passed[section] = cls
+    return passed
+
+
+def _caller_namespace() -> dict[str, Any]:
+    """The globals of the code that called the check: the notebook's namespace in a notebook."""
+    frame = sys._getframe(1)
+    while frame is not None and frame.f_globals.get("__name__", "").startswith("voicelive_lab"):
+        frame = frame.f_back  # type: ignore[assignment]
+    return frame.f_globals if frame is not None else {}
+
+
+def _learner_class(section: int, given: type | None, namespace: dict[str, Any]) -> type:
+    name = given.__name__ if given is not None else LAB_CLASS
+    cell = class_cell.last_class_cell(namespace, name)
+    problem = class_cell.compile_problem(cell) if cell is not None else None
+    if problem is not None:
+        raise CheckFailed(
+            section,
+            f"the cell with `class {name}` runs",
+            f"its last run stopped before the class existed: {problem.what}",
+            problem.hint,
+            where=problem.where,
+        )
+    cls = given if given is not None else namespace.get(name)
+    if not isinstance(cls, type):
+        raise CheckFailed(
+            section,
+            f"a class named {name}",
+            f"there is no class {name} in this notebook yet",
+            f"run the cell that defines `class {name}` (above this one), then this check again.",
+        )
+    if cell is not None and not class_cell.is_fresh(cls, cell):
+        raise CheckFailed(
+            section,
+            f"the cell with `class {name}` runs to the end",
+            f"its last run failed (the error is shown under it), so {name} is still an older version",
+            "fix the error shown under the class cell and run that cell again, then this check.",
+        )
+    return cls
+
+
+def _read_the_class(section: int, cls: type, namespace: dict[str, Any]) -> None:
+    """What the class's text shows before it runs: missing or misplaced methods, stubs left over, no await."""
+    source = class_cell.last_class_cell(namespace, cls.__name__) or _source_of(cls)
+    for method in SECTION_METHODS[section]:
+        if method in vars(cls) and _is_learners(vars(cls)[method]):
+            continue
+        misplaced = class_cell.misplaced_method(source, cls.__name__, method) if source else None
+        raise CheckFailed(
+            section,
+            f"{cls.__name__} has its own `{method}` (section {section} writes it)",
+            misplaced.what if misplaced else f"the class has no `{method}`",
+            misplaced.hint if misplaced else f"paste or write `{method}` between the section's markers.",
+            where=misplaced.where if misplaced else None,
+        )
+    if not source:
+        return
+    for name, first, last in class_cell.duplicate_methods(source, cls.__name__):
+        raise CheckFailed(
+            section,
+            f"each method is written once in {cls.__name__}",
+            f"`{name}` is written twice (lines {first} and {last}); Python keeps only the last one",
+            "delete the version you replaced: usually the exercise's stub, left below the code you pasted.",
+        )
+    unawaited = class_cell.unawaited_call(source, cls.__name__)
+    if unawaited is not None:
+        raise CheckFailed(
+            section, "every coroutine call is awaited", unawaited.what, unawaited.hint, where=unawaited.where
+        )
+
+
+def _is_learners(function: Any) -> bool:
+    code = getattr(function, "__code__", None)
+    from .learner_code import is_learner_file
+
+    return code is None or is_learner_file(code.co_filename)
+
+
+def _source_of(cls: type) -> str:
+    import linecache
+
+    code = next((f.__code__ for f in vars(cls).values() if hasattr(f, "__code__")), None)
+    return "".join(linecache.getlines(code.co_filename)) if code is not None else ""
+
+
+def _why_not(section: int, run: PracticeRun, expected: str, hint: str) -> CheckFailed:
+    """Why the session did not do what was expected, from the most specific cause to the least."""
+    runner = run.runner
+    assert runner is not None
+    if runner.blocked is not None:
+        return CheckFailed(
+            section,
+            expected,
+            "your code blocked the event loop for over a second, so nothing else could run (no audio, no events)",
+            "in async code wait with `await asyncio.sleep(...)`, never `time.sleep(...)`, and do not loop waiting "
+            "for something without an `await` inside the loop.",
+            where=str(runner.blocked_at),
+        )
+    failure = runner.failure or runner.channel.failure
+    if failure is not None:
+        return _code_failure(section, expected, failure)
+    waiting = run.waiting_at()
+    if waiting is not None and waiting.function != "start":
+        return CheckFailed(
+            section,
+            expected,
+            f"`{waiting.function}` has not returned: it is still waiting, so no later event was handled",
+            "a handler should do its work and return; do not wait there for something that only a later event "
+            "would bring.",
+            where=str(waiting),
+        )
+    if runner.state == "error":
+        return CheckFailed(section, expected, f"the session ended in 'error': {runner.last_error}", hint)
+    last = run.events()[-1]["type"] if run.events() else "nothing"
+    states = " → ".join(run.states)
+    return CheckFailed(section, expected, f"the states went {states}; the service last sent {last}", hint)
+
+
+def _code_failure(section: int, expected: str, error: BaseException) -> CheckFailed:
+    line: CodeLine | None = learner_line_of(error)
+    where = str(line) if line is not None else None
+    if isinstance(error, NotImplementedError):
+        return CheckFailed(
+            section, expected, f"a stub is still there: {error}", "replace the stub with your code.", where=where
+        )
+    if isinstance(error, BroadcastFormatError):
+        return CheckFailed(section, expected, f"_broadcast refused the message: {error}", str(error), where=where)
+    happened = f"your code raised {type(error).__name__}: {error}"
+    return CheckFailed(section, expected, happened, hint_for(error), where=where)
+
+
+# ----------------------------------------------------------------- section 1
+
+
+def _run_section_1(cls: type, deadline: float) -> CheckPassed:
+    with PracticeRun(cls, deadline, speed=20) as run:
+        if not run.wait(lambda: run.assistant is not None, "the class to be created", 5):
+            raise _why_not(1, run, "the class can be created", "check __init__ against the lab's.")
+        _check_init(run.assistant, run)
+        expected = "start() connects, configures the session and reaches 'ready'"
+        if not run.wait(lambda: run.runner.state == "ready", "the session to be ready", 8):
+            raise _why_not(1, run, expected, "start() must import `connect` and the models at its head.")
+        assistant = run.assistant
+        runner = run.runner
+        stopped = runner.stop(timeout=2.0)
+        if not stopped or runner.state != "stopped":
+            raise _why_not(
+                1,
+                run,
+                "start() returns soon after Stop (request_stop, then the connection is closed)",
+                "start() should end when its `async for event in conn:` loop ends.",
+            )
+        if getattr(assistant, "connection", "missing") is not None:
+            raise CheckFailed(
+                1,
+                "self.connection is None again once the session has ended",
+                f"self.connection is {getattr(assistant, 'connection', '(missing)')!r}",
+                "keep the kit's `finally: self.connection = None` at the end of start().",
+            )
+    return CheckPassed(1, "it keeps the settings, connects to the practice server, reaches 'ready' and stops.")
+
+
+def _check_init(assistant: Any, run: PracticeRun) -> None:
+    settings = run.settings
+    assert settings is not None
+    for name in ("endpoint", "credential", "model", "voice", "instructions"):
+        value = getattr(assistant, name, "(missing)")
+        if value is not getattr(settings, name) and value != getattr(settings, name):
+            raise CheckFailed(
+                1,
+                f"__init__ keeps the {name} argument as self.{name}",
+                f"self.{name} is {value!r}" if name != "credential" else f"self.{name} is not the credential given",
+                f"store each argument: `self.{name} = {name}` (the lab's __init__ does this for all five).",
+            )
+    for name in INIT_ATTRIBUTES:
+        if not hasattr(assistant, name):
+            start = {"connection": "None", "_response_cancelled": "False", "_stopping": "False"}
+            value = start.get(name, "state_callback or (lambda *_: None)")
+            raise CheckFailed(
+                1,
+                f"__init__ sets self.{name}",
+                f"self.{name} does not exist",
+                f"add `self.{name} = {value}` to __init__, as the lab does.",
+            )
+    if not callable(assistant.state_callback):
         raise CheckFailed(
             1,
-            "start() returns soon after stop() closes the connection",
-            "start() was still running 2 s after stop()",
-            "leave the `async for` loop when `self._stopping` is set, and let `async with` close the socket.",
-        ) from None
+            "self.state_callback can be called",
+            f"it is {assistant.state_callback!r}",
+            "`self.state_callback = state_callback or (lambda *_: None)`.",
+        )
 
 
-def check_section_2(assistant_class: type[VoiceAssistant]) -> CheckPassed:
-    """``build_session()`` asks for what the lab configures, and the service accepts it."""
-    with MockServer() as server:
-        settings = _settings(server)
-        for voice, expected_voice in (
-            ("en-US-JennyNeural", {"type": "azure-standard", "name": "en-US-JennyNeural"}),
-            ("alloy", "alloy"),
-        ):
-            assistant = _construct(assistant_class, _settings(server, voice=voice), section=2)
-            session = _call_sync(assistant.build_session, section=2)
-            if not isinstance(session, RequestSession):
+# ----------------------------------------------------------------- section 2
+
+EXPECTED_VAD = {"type": "server_vad", "threshold": 0.5, "prefix_padding_ms": 300, "silence_duration_ms": 500}
+
+
+def _run_section_2(cls: type, deadline: float) -> CheckPassed:
+    for voice, expected_voice in (
+        ("en-US-JennyNeural", {"type": "azure-standard", "name": "en-US-JennyNeural"}),
+        ("alloy", "alloy"),
+    ):
+        with PracticeRun(cls, deadline, voice=voice, speed=20) as run:
+            answered = run.wait(lambda: run.events("session.updated") or _refusals(run), "the service's answer", 6)
+            refused = _refusals(run)
+            if refused:
+                error = refused[0]
+                field = f" (field {error['param']})" if error.get("param") else ""
                 raise CheckFailed(
                     2,
-                    "build_session() returns a RequestSession",
-                    f"it returned {type(session).__name__}",
-                    "build it with `RequestSession(modalities=..., instructions=..., voice=..., ...)` and return it.",
+                    f"the service accepts the session configuration (voice setting {voice!r})",
+                    f"it refused it{field}: {error['message']}",
+                    _refusal_hint(error.get("param") or ""),
                 )
-            _compare_session(session.as_dict(), assistant, expected_voice)
-        _run(_check_accepted(assistant, settings), section=2, timeout=10)
-    return CheckPassed(
-        2, "text and audio, your instructions, the voice rule, PCM16 both ways and server VAD; accepted."
-    )
+            if not answered:
+                if run.ended():
+                    raise _why_not(2, run, "start() sends the session configuration", "see the line shown.")
+                raise CheckFailed(
+                    2,
+                    "your code sends the configuration: `await conn.session.update(session=...)`",
+                    "no session.update reached the practice server within 6 s, so the state stayed 'starting'",
+                    "after building the RequestSession, send it with `await conn.session.update(session=...)`.",
+                )
+            _compare_session(run.events("session.updated")[-1]["session"], voice, expected_voice)
+    return CheckPassed(2, "the service received text and audio, your instructions, the right voice, PCM16, server VAD.")
 
 
-def _compare_session(wire: dict[str, Any], assistant: VoiceAssistant, expected_voice: Any) -> None:
-    expectations = [
-        ("modalities", ["text", "audio"], "modalities=[Modality.TEXT, Modality.AUDIO]"),
-        ("instructions", assistant.instructions, "instructions=self.instructions"),
-        ("voice", expected_voice, "an Azure voice object for names with a dash, else the plain name"),
-        ("input_audio_format", "pcm16", "input_audio_format=InputAudioFormat.PCM16"),
-        ("output_audio_format", "pcm16", "output_audio_format=OutputAudioFormat.PCM16"),
-        ("turn_detection", EXPECTED_VAD, "ServerVad(threshold=0.5, prefix_padding_ms=300, silence_duration_ms=500)"),
+def _refusals(run: PracticeRun) -> list[dict[str, Any]]:
+    return [e["error"] for e in run.events("error") if str(e["error"].get("param") or "").startswith("session")]
+
+
+def _refusal_hint(param: str) -> str:
+    if param.startswith("session.voice"):
+        return (
+            "an Azure voice (a name with a dash) must be sent as AzureStandardVoice(name=...): use the "
+            "`voice_cfg` that start() prepares, `voice=voice_cfg`."
+        )
+    return "compare that field with the lab's session configuration."
+
+
+def _compare_session(session: dict[str, Any], voice: str, expected_voice: Any) -> None:
+    vad = session.get("turn_detection") or {}
+    checks = [
+        ("modalities", sorted(session.get("modalities") or []), ["audio", "text"], "[Modality.TEXT, Modality.AUDIO]"),
+        ("instructions", session.get("instructions"), INSTRUCTIONS, "instructions=self.instructions"),
+        ("voice", session.get("voice"), expected_voice, "voice=voice_cfg (start() builds it with the lab's rule)"),
+        ("input_audio_format", session.get("input_audio_format"), "pcm16", "InputAudioFormat.PCM16"),
+        ("output_audio_format", session.get("output_audio_format"), "pcm16", "OutputAudioFormat.PCM16"),
+        (
+            "turn_detection",
+            {key: vad.get(key) for key in EXPECTED_VAD},
+            EXPECTED_VAD,
+            "ServerVad(threshold=0.5, prefix_padding_ms=300, silence_duration_ms=500)",
+        ),
     ]
-    for field, expected, hint in expectations:
-        actual = wire.get(field)
-        if field == "turn_detection" and isinstance(actual, dict):
-            actual = {key: actual.get(key) for key in EXPECTED_VAD}
+    for field, actual, expected, hint in checks:
         if actual != expected:
             raise CheckFailed(
                 2,
-                f"{field} = {expected!r}" + (f" (voice setting {assistant.voice!r})" if field == "voice" else ""),
-                f"{field} = {actual!r}" if field in wire else f"{field} is not set",
+                f"the service's session has {field} = {expected!r}"
+                + (f" (voice setting {voice!r})" if field == "voice" else ""),
+                f"it has {field} = {actual!r}",
                 f"the lab sets {hint}.",
             )
 
 
-async def _check_accepted(assistant: VoiceAssistant, settings: Settings) -> None:
-    from azure.ai.voicelive.aio import connect
-
-    async with connect(endpoint=settings.endpoint, credential=settings.credential, model=settings.model) as conn:
-        await conn.session.update(session=assistant.build_session())
-        async for event in conn:
-            if event.type == "error":
-                raise CheckFailed(
-                    2,
-                    "the service accepts the session",
-                    f"it answered with an error: {event.error.message}",
-                    "compare the field it names with the lab's session configuration.",
-                )
-            if event.type == "session.updated":
-                return
+# ----------------------------------------------------------------- section 3
 
 
-def check_section_3(assistant_class: type[VoiceAssistant]) -> CheckPassed:
-    """The handlers walk the lab's states, play the reply, and cancel it when the user talks over it."""
-    from .audio import RecordingSpeaker, WavMicrophone
-    from .runner import SessionRunner
+def _run_section_3(cls: type, deadline: float) -> CheckPassed:
+    tips: list[str] = []
+    with PracticeRun(cls, deadline, speed=3, server_barge_in=False) as run:
+        _expect_states(run, ["ready"], 6)
+        assistant = run.assistant
+        run.say("hello.wav")
+        _expect_states(run, ["listening", "processing", "assistant_speaking", "ready"], 10)
+        _check_reply_audio(run)
+        _check_no_stray_cancel(run)
 
-    with MockServer(speed=20, first_audio_delay_ms=0) as server:
-        runner = SessionRunner(
-            _settings(server),
-            microphone=WavMicrophone(realtime=False),
-            speaker=RecordingSpeaker(realtime=False),
-            assistant_factory=assistant_class,
-        )
-        summary = runner.run_turns([sample("pyramids.wav")], timeout=15)
-        if summary.error and "NotImplementedError" in summary.error:
-            raise CheckFailed(
-                3, "the event handlers run", summary.error, "write the handlers marked in the cell above."
-            )
-        if summary.states != LAB_STATES:
-            raise CheckFailed(
+        errors_before, done_before = len(run.events("error")), len(run.responses_done())
+        run.cancel_from_outside()  # the harmless error: a cancel with no reply running
+        run.wait(lambda: len(run.events("error")) > errors_before, "the service's harmless error", 3)
+        time.sleep(0.3)  # time for the handler to run
+        if run.ended():
+            raise _why_not(
                 3,
-                "one spoken turn goes " + " → ".join(LAB_STATES),
-                "it went " + " → ".join(summary.states) + (f" ({summary.error})" if summary.error else ""),
-                "speech_started → listening, speech_stopped → processing, the first audio delta → "
-                "assistant_speaking, response.audio.done → ready.",
+                run,
+                "a harmless error (response_cancel_not_active: a cancel with nothing to cancel) leaves the session "
+                "running",
+                "_handle_error should read event.error and report it, never fail on it.",
             )
-        if summary.reply_audio is None or not len(summary.reply_audio):
-            raise CheckFailed(
+        if run.runner.state == "error":
+            tips.append(
+                "your _handle_error shows 'error' for response_cancel_not_active, which only means there was "
+                "nothing to cancel; the kit's class ignores that code."
+            )
+
+        run.say("pyramids.wav")
+        _expect_states(run, ["listening", "processing", "assistant_speaking"], 10)
+        flushes = run.speaker.flushes
+        run.say("interrupt.wav")
+        if not run.wait(lambda: len(run.responses_done()) > done_before, "the interrupted reply to end", 10):
+            raise _why_not(3, run, "talking over the assistant ends its reply", _barge_in_hint(run))
+        _check_barge_in(run, run.responses_done()[done_before], flushes)
+        if not run.wait(
+            lambda: len(run.responses_done()) > done_before + 1 and run.runner.state == "ready",
+            "the reply to what was said over it",
+            10,
+        ):
+            raise _why_not(
+                3, run, "after the barge-in, the new reply plays and the state returns to 'ready'", "see above."
+            )
+
+        run.server.send_error_to_sessions(FATAL_ERROR)
+        if not run.wait(lambda: run.runner.state == "error", "'error' after a fatal error", 4):
+            raise _why_not(
                 3,
-                "the reply's audio reaches the speaker",
-                "nothing was played",
-                "in the audio delta handler, pass `event.delta` (already bytes) to `self.on_audio(...)`.",
+                run,
+                "a fatal error from the service (server_error) shows as state 'error' with its message",
+                'in `_handle_error`, call `self.state_callback("error", ...)` with event.error.message.',
             )
-    _check_barge_in(assistant_class)
-    return CheckPassed(3, "the lab's states in order, the reply played, and talking over it cancels it.")
-
-
-def _check_barge_in(assistant_class: type[VoiceAssistant]) -> None:
-    """With the service's own barge-in off, only the assistant's response.cancel can stop the reply."""
-    from .audio import RecordingSpeaker, WavMicrophone
-    from .runner import SessionRunner
-
-    with MockServer(speed=2, first_audio_delay_ms=0) as server:
-        microphone, speaker = WavMicrophone(realtime=False), RecordingSpeaker(realtime=True)
-        runner = SessionRunner(
-            _settings(server),
-            microphone=microphone,
-            speaker=speaker,
-            turn_detection=ServerVad(interrupt_response=False),
-            assistant_factory=assistant_class,
-        )
-        runner.start()
-        try:
-            runner.wait_for_state("ready", timeout=10)
-            microphone.say(sample("pyramids.wav"))
-            runner.wait_for_state("assistant_speaking", timeout=10)
-            microphone.say(sample("interrupt.wav"))
-            runner.wait_for(lambda snap: snap.event_counts.get("response.done", 0) >= 1, timeout=15)
-        finally:
-            runner.stop()
-        first = next((t.status for t in runner.summary().turns if t.status), None)
-        if first != "cancelled":
-            raise CheckFailed(
-                3,
-                "talking over the assistant makes it send response.cancel, so the reply stops",
-                f"the first reply ended {first!r}",
-                "in the speech_started handler, read whether a response is active *before* setting the state "
-                "to 'listening' (the lab checked after, so it never cancelled), then `await conn.response.cancel()`.",
-            )
-        if speaker.buffer.cleared_ms <= 0:
-            raise CheckFailed(
-                3,
-                "the queued reply audio is flushed at once when the user starts talking",
-                "playback was not cleared",
-                "call `self.on_interrupt()` in the speech_started handler.",
-            )
-
-
-# ----------------------------------------------------------------- helpers
-
-
-def _settings(server: MockServer, voice: str = "en-US-JennyNeural") -> Settings:
-    return Settings(
-        backend="practice",
-        endpoint=server.endpoint,
-        credential=AzureKeyCredential(server.api_key),
-        model="gpt-4o",
-        voice=voice,
-        instructions="You are a friendly history tutor. Keep answers short.",
+    _check_request_stop(assistant)
+    return CheckPassed(
+        3,
+        "the lab's states in order, the reply's audio played, barge-in cancels the reply, and errors are handled.",
+        tuple(tips),
     )
 
 
-def _construct(assistant_class: type[VoiceAssistant], settings: Settings, section: int) -> VoiceAssistant:
-    try:
-        return assistant_class(
-            settings.endpoint, settings.credential, settings.model, settings.voice, settings.instructions
-        )
-    except NotImplementedError as error:
-        raise CheckFailed(section, "the class can be created", str(error), "fill in __init__ first.") from None
-    except TypeError as error:
+def _expect_states(run: PracticeRun, states: list[str], limit: float) -> None:
+    """Wait until ``states`` have been visited in this order, after the states seen so far."""
+    start = max(len(run.states) - 1, 0)  # from the current state on
+
+    def matched() -> int:
+        position = 0
+        for state in run.states[start:]:
+            if position < len(states) and state == states[position]:
+                position += 1
+        return position
+
+    if run.wait(lambda: matched() == len(states), f"the state {states[-1]!r}", limit):
+        return
+    missing = states[matched()]
+    event, handler = HANDLER_FOR.get(missing, ("response.audio.done", "_handle_audio_done"))
+    raise _why_not(
+        3,
+        run,
+        f"after {event}, the state becomes {missing!r} (" + " → ".join(states) + ")",
+        f"`_handle_event` must send {event} to `{handler}`, which calls `self.state_callback({missing!r}, ...)`.",
+    )
+
+
+def _check_reply_audio(run: PracticeRun) -> None:
+    reply = run.responses_done()[-1]
+    sent = run.reply_audio(reply["id"])
+    heard = bytes(run.speaker.received)
+    if heard == sent:
+        return
+    if not heard:
+        happened = "nothing reached the speaker"
+    elif len(heard) < len(sent):
+        happened = f"only {len(heard)} of the reply's {len(sent)} bytes reached the speaker"
+    else:
+        happened = f"{len(heard)} bytes reached the speaker, but not the reply's {len(sent)} bytes of PCM"
+    raise CheckFailed(
+        3,
+        "every response.audio.delta reaches the speaker as the reply's PCM16",
+        happened,
+        "in `_handle_audio_delta`, send each delta once: "
+        '`_broadcast({"type": "audio", "audio": base64.b64encode(event.delta).decode("utf-8")})`.',
+    )
+
+
+def _check_no_stray_cancel(run: PracticeRun) -> None:
+    if any(e["error"].get("code") == "response_cancel_not_active" for e in run.events("error")):
         raise CheckFailed(
-            section,
-            "__init__(endpoint, credential, model, voice, instructions, **options)",
-            f"creating it failed: {error}",
-            "keep the lab's five parameters, in that order, and pass **options on to self.set_options(**options).",
-        ) from None
-
-
-def _call_sync(method: Any, section: int) -> Any:
-    try:
-        return method()
-    except NotImplementedError as error:
-        raise CheckFailed(section, f"{method.__name__}() is written", str(error), "replace the stub's raise.") from None
-
-
-async def _call(method: Any, section: int) -> Any:
-    try:
-        result = method()
-        return await result if inspect.isawaitable(result) else result
-    except NotImplementedError as error:
-        raise CheckFailed(section, f"{method.__name__}() is written", str(error), "replace the stub's raise.") from None
-
-
-def _run(coro: Coroutine[Any, Any, Any], section: int, timeout: float) -> Any:
-    """Run on a private loop in a thread: the notebook's own loop is already running."""
-    outcome: dict[str, Any] = {}
-
-    def target() -> None:
-        try:
-            outcome["value"] = asyncio.run(asyncio.wait_for(coro, timeout))
-        except BaseException as error:  # handed back to the caller's thread
-            outcome["error"] = error
-
-    thread = threading.Thread(target=target, name="voicelive-check")
-    thread.start()
-    thread.join(timeout + 5)
-    if "error" in outcome:
-        error = outcome["error"]
-        if isinstance(error, CheckFailed):
-            raise error
-        raise CheckFailed(
-            section, "the code runs without an error", f"{type(error).__name__}: {error}", "read the error above."
+            3,
+            "response.cancel only while a reply is running (the state was 'ready' when you started to talk)",
+            "your code sent response.cancel with nothing to cancel, and the service answered with an error",
+            "cancel only when the state *before* 'listening' was 'assistant_speaking' or 'processing'.",
         )
-    return outcome.get("value")
 
 
-class CheckPassed:
-    """What a passing check returns; a notebook shows it as one green line."""
+def _check_barge_in(run: PracticeRun, reply: dict[str, Any], flushes_before: int) -> None:
+    if reply["status"] != "cancelled":
+        raise CheckFailed(
+            3,
+            "talking over the assistant makes your code send response.cancel, so the reply stops",
+            f"the reply played to the end ({reply['status']}): {_barge_in_diagnosis(run)}",
+            _barge_in_hint(run),
+        )
+    if run.speaker.flushes == flushes_before:
+        raise CheckFailed(
+            3,
+            "the reply audio already queued for the speaker is dropped at once when the user talks",
+            "nothing flushed the speaker",
+            'in `_handle_speech_started`, `_broadcast({"type": "control", "action": "stop_playback"})`.',
+        )
 
-    def __init__(self, section: int, what: str) -> None:
-        self.section = section
-        self.message = f"✅ Section {section} ({SECTION_TITLES[section]}) works: {what}"
 
-    def __repr__(self) -> str:
-        return self.message
+def _barge_in_diagnosis(run: PracticeRun) -> str:
+    journal = list(run.runner.channel.journal) if run.runner else []
+    last_listening = max((i for i, entry in enumerate(journal) if entry == ("set", "listening")), default=None)
+    if last_listening is not None and ("read", "listening") in journal[last_listening + 1 :]:
+        return (
+            "your speech_started handler set the state to 'listening' and then read it, so it saw 'listening' "
+            "and decided nothing needed cancelling"
+        )
+    return "no response.cancel came from your code when the user started talking"
 
-    def _repr_html_(self) -> str:
-        return f'<div style="color:#1a7f37;font-weight:600">{html.escape(self.message)}</div>'
+
+def _barge_in_hint(run: PracticeRun) -> str:
+    if "set the state" in _barge_in_diagnosis(run):
+        return (
+            'read the state *first*: move `current_state = assistant_state.get("state")` above '
+            '`self.state_callback("listening", ...)`, then cancel if it was "assistant_speaking" or "processing".'
+        )
+    return (
+        "in `_handle_speech_started`, if the state before 'listening' was 'assistant_speaking' or 'processing', "
+        "set `self._response_cancelled = True` and `await conn.response.cancel()`."
+    )
+
+
+def _check_request_stop(assistant: Any) -> None:
+    assistant._stopping = False
+    try:
+        assistant.request_stop()
+    except Exception as error:
+        raise _code_failure(3, "request_stop() sets self._stopping = True", error) from None
+    if assistant._stopping is not True:
+        raise CheckFailed(
+            3,
+            "request_stop() tells the event loop to end: it sets self._stopping = True",
+            f"after request_stop(), self._stopping is {assistant._stopping!r}",
+            "`def request_stop(self): self._stopping = True`.",
+        )

@@ -32,7 +32,7 @@ from azure.ai.voicelive.models import InputTextContentPart, UserMessageItem
 from .assistant import BasicVoiceAssistant
 from .config import Settings, load_settings
 from .lab_app import SessionChannel, bound_channel
-from .learner_code import describe_code_error
+from .learner_code import CodeLine, describe_code_error, learner_line_in_stack
 from .loop_watch import LoopWatch
 from .session_log import SessionLog, SessionSnapshot, TranscriptLine, TurnTiming, describe_event, response_id_of
 from .transcripts import TranscriptTracker
@@ -134,6 +134,9 @@ class SessionRunner:
         self._transcripts = TranscriptTracker(self.log)
         self._connection: Any = None
         self._stop_requested = False
+        #: Set when the assistant's code blocked the session's event loop: what to do, and the line.
+        self.blocked: str | None = None
+        self.blocked_at: CodeLine | None = None
         self._lifecycle = threading.Lock()
         self._changed = threading.Condition()
         self._mic_started = False
@@ -183,6 +186,7 @@ class SessionRunner:
             self._sent_started = None
             self._waiting_since = None
             self.failure = None
+            self.blocked = self.blocked_at = None
             self._stop_requested = False
             self._connection = None
             self.channel = SessionChannel(
@@ -350,12 +354,31 @@ class SessionRunner:
         self.failure = self.channel.failure
         if self.state == "error" or self._stop_requested:
             return
+        if self._connection is None:
+            self._on_state(
+                "error",
+                "start() returned before any event arrived: it must connect, configure the session and then "
+                "handle events in `async for event in conn:` until it is stopped.",
+            )
+            return
         code = _close_code(self._connection)
         self._on_state("error", f"The service closed the session (WebSocket close code {code}).")
 
-    def _loop_blocked(self, message: str, _line: Any) -> None:
+    def _loop_blocked(self, message: str, line: CodeLine) -> None:
         """Called on the LoopWatch thread: the assistant's code kept the loop busy; say where."""
+        self.blocked, self.blocked_at = message, line
         self._on_state("error", message)
+
+    def waiting_at(self) -> CodeLine | None:
+        """The line of the assistant's code where the session is waiting now (an ``await`` that has not
+        returned), if it is waiting in the assistant's code at all. For diagnosing a handler that hangs."""
+        task = self._task
+        awaited: Any = task.get_coro() if task is not None else None
+        frames = []
+        while awaited is not None and getattr(awaited, "cr_frame", None) is not None:
+            frames.append(awaited.cr_frame)
+            awaited = awaited.cr_await
+        return learner_line_in_stack(frames)
 
     def _device_lost(self, message: str) -> None:
         """A microphone or speaker stopped on its own: say so and end the session (Start tries again)."""

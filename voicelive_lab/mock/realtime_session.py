@@ -123,6 +123,10 @@ class RealtimeSession:
                 response.cancelled.set()
                 await asyncio.gather(response.task, return_exceptions=True)
 
+    async def send_error_event(self, error: dict[str, Any]) -> None:
+        """Report an error to the client, as the service does when something fails on its side."""
+        await self._send("error", None, error={"event_id": None, "param": None, **error})
+
     async def close(self, code: int, reason: str = "") -> None:
         self._closing = True
         await self._ws.close(code=code, message=reason.encode())

@@ -10,6 +10,7 @@ import os
 import secrets
 import threading
 from types import TracebackType
+from typing import Any
 
 from aiohttp import web
 
@@ -158,6 +159,11 @@ class MockServer:
         if self._loop is not None and self.running:
             asyncio.run_coroutine_threadsafe(self._close_sessions(code), self._loop).result(timeout=5)
 
+    def send_error_to_sessions(self, error: dict[str, Any]) -> None:
+        """Send an ``error`` event with this payload to every open session now (a fault for tests and checks)."""
+        if self._loop is not None and self.running:
+            asyncio.run_coroutine_threadsafe(self._send_error_to_sessions(error), self._loop).result(timeout=5)
+
     # ----------------------------------------------------------------- the loop thread
 
     def _serve(self) -> None:
@@ -194,6 +200,10 @@ class MockServer:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+
+    async def _send_error_to_sessions(self, error: dict[str, Any]) -> None:
+        sessions = list(self._sessions)
+        await asyncio.gather(*(session.send_error_event(error) for session in sessions), return_exceptions=True)
 
     async def _close_sessions(self, code: int) -> None:
         await asyncio.gather(*(session.close(code) for session in list(self._sessions)), return_exceptions=True)

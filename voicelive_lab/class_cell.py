@@ -1,0 +1,178 @@
+"""The learner's class cell, read as source: did its last run fail, and what in it is plainly wrong.
+
+The checks run the learner's class, but some mistakes are clearer in the text than in what the code does:
+a cell that does not compile (the lab's classic: a paste at the wrong indentation), a class object left over
+from an earlier run, a method nested in the wrong place, a stub left below the pasted code, or a coroutine
+called without ``await`` (which then never runs).
+"""
+
+from __future__ import annotations
+
+import ast
+import linecache
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from .learner_code import MAX_LINE_SHOWN
+
+MARKER_INDENT = {1: 4, 2: 16, 3: 4}
+#: Calls on the connection that return coroutines (the SDK's async API).
+CONNECTION_CALLS = ("session.update", "response.cancel", "response.create", "input_audio_buffer.append")
+
+
+@dataclass(frozen=True)
+class CellProblem:
+    """Something wrong in the class cell's text: what, on which line, and how to fix it."""
+
+    what: str
+    line: int
+    text: str
+    hint: str
+
+    @property
+    def where(self) -> str:
+        text = self.text if len(self.text) <= MAX_LINE_SHOWN else self.text[: MAX_LINE_SHOWN - 1] + "…"
+        return f"the class cell, line {self.line}: `{text}`"
+
+
+def last_class_cell(namespace: dict[str, Any], class_name: str) -> str | None:
+    """The source of the last cell run in this kernel that defines ``class <class_name>`` (IPython only)."""
+    history = namespace.get("In")
+    if not isinstance(history, list):
+        return None
+    pattern = re.compile(rf"^class\s+{re.escape(class_name)}\b", re.MULTILINE)
+    return next((cell for cell in reversed(history) if isinstance(cell, str) and pattern.search(cell)), None)
+
+
+def _transformed(source: str) -> str:
+    from IPython import get_ipython
+
+    shell = get_ipython()
+    return shell.transform_cell(source) if shell is not None else source
+
+
+def compile_problem(source: str) -> CellProblem | None:
+    """Why the cell does not compile, with the lab's usual cause (indentation) spelled out."""
+    try:
+        compile(_transformed(source), "<class cell>", "exec")
+    except SyntaxError as error:
+        line = error.lineno or 0
+        text = (source.splitlines()[line - 1] if 0 < line <= len(source.splitlines()) else error.text or "").rstrip()
+        return CellProblem(f"{type(error).__name__}: {error.msg}", line, text.strip(), _indentation_hint(text, error))
+    return None
+
+
+def _indentation_hint(text: str, error: SyntaxError) -> str:
+    indent = len(text) - len(text.lstrip(" "))
+    if "\t" in text[: len(text) - len(text.lstrip())]:
+        return "this line is indented with a tab: use spaces only (4 per level), as the rest of the class does."
+    if not isinstance(error, IndentationError):
+        return "fix the line shown; if it came from a paste, check that the whole block was copied."
+    if text.lstrip().startswith(("def ", "async def ")) and indent == 0:
+        return (
+            "this `def` starts at column 0, outside the class. Indent the pasted block so its `def` lines line up "
+            "with the `# BEGIN` comment (4 spaces): select the lines and press Tab."
+        )
+    return (
+        "the pasted lines must start where the `# BEGIN` comment above them starts: 4 spaces for the methods "
+        "(sections 1 and 3), 16 for the session configuration inside start() (section 2). Select the pasted "
+        "lines and press Tab or Shift+Tab until they line up."
+    )
+
+
+def is_fresh(cls: type, source: str) -> bool:
+    """Whether ``cls`` was made by this cell's source (not left over from an earlier, working run)."""
+    code = next((f.__code__ for f in vars(cls).values() if hasattr(f, "__code__")), None)
+    if code is None:
+        return True
+    defined_in = "".join(linecache.getlines(code.co_filename)).strip()
+    return not defined_in or defined_in == _transformed(source).strip()
+
+
+def _class_node(source: str, class_name: str) -> ast.ClassDef | None:
+    try:
+        tree = ast.parse(_transformed(source))
+    except SyntaxError:
+        return None
+    return next((n for n in ast.walk(tree) if isinstance(n, ast.ClassDef) and n.name == class_name), None)
+
+
+def misplaced_method(source: str, class_name: str, method: str) -> CellProblem | None:
+    """Where a method the class lacks was written instead: nested in another function, or twice."""
+    node = _class_node(source, class_name)
+    if node is None:
+        return None
+    lines = source.splitlines()
+    for parent in ast.walk(node):
+        if parent is node or not isinstance(parent, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            continue
+        for child in ast.walk(parent):
+            nested = child is not parent and isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef))
+            if nested and child.name == method:
+                return CellProblem(
+                    f"`{method}` is written inside `{parent.name}`, so it is not a method of the class",
+                    child.lineno,
+                    lines[child.lineno - 1].strip(),
+                    "indent it like the `# BEGIN` comment above it (4 spaces), not deeper.",
+                )
+    return None
+
+
+def duplicate_methods(source: str, class_name: str) -> list[tuple[str, int, int]]:
+    """Methods the class body defines twice: (name, first line, last line). Python keeps the last one."""
+    node = _class_node(source, class_name)
+    if node is None:
+        return []
+    seen: dict[str, int] = {}
+    twice: list[tuple[str, int, int]] = []
+    for child in node.body:
+        if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            if child.name in seen:
+                twice.append((child.name, seen[child.name], child.lineno))
+            seen[child.name] = child.lineno
+    return twice
+
+
+def unawaited_call(source: str, class_name: str) -> CellProblem | None:
+    """A coroutine called without ``await``: one of the class's own async methods, or the SDK's on ``conn``."""
+    node = _class_node(source, class_name)
+    if node is None:
+        return None
+    async_methods = {n.name for n in node.body if isinstance(n, ast.AsyncFunctionDef)}
+    awaited = {id(n.value) for n in ast.walk(node) if isinstance(n, ast.Await)}
+    lines = source.splitlines()
+    for call in ast.walk(node):
+        if not isinstance(call, ast.Call) or id(call) in awaited:
+            continue
+        name = _called_name(call.func)
+        own = name.startswith("self.") and name[5:] in async_methods
+        sdk = any(name.endswith("." + attr) or name == attr for attr in CONNECTION_CALLS) and name.startswith(
+            ("conn.", "self.connection.")
+        )
+        if own or sdk:
+            return CellProblem(
+                f"`{name}(...)` is called without `await`",
+                call.lineno,
+                lines[call.lineno - 1].strip(),
+                f"`{name}` is a coroutine: without `await` in front of it, it never runs (Python only warns "
+                "that it was never awaited). Write `await " + name + "(...)`.",
+            )
+    return None
+
+
+def _called_name(func: ast.expr) -> str:
+    parts: list[str] = []
+    while isinstance(func, ast.Attribute):
+        parts.append(func.attr)
+        func = func.value
+    if isinstance(func, ast.Name):
+        parts.append(func.id)
+    return ".".join(reversed(parts))
+
+
+def region_text(source: str, section: int) -> str:
+    """The lines between a section's markers (empty when the markers are not found)."""
+    names = {1: "VOICE LIVE ASSISTANT IMPLEMENTATION", 2: "CONFIGURE VOICE LIVE SESSION", 3: "HANDLE SESSION EVENTS"}
+    match = re.search(rf"# BEGIN {names[section]}[^\n]*\n(.*?)\n[ \t]*# END {names[section]}", source, re.DOTALL)
+    return match.group(1) if match else ""
