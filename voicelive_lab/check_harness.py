@@ -14,8 +14,6 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from azure.core.credentials import AzureKeyCredential
-
 from .audio import RecordingSpeaker, WavMicrophone
 from .audio.samples import sample
 from .config import Settings
@@ -78,12 +76,12 @@ class PracticeRun:
         self.server.start()
         self.settings = Settings(
             backend="practice",
-            endpoint=self.server.endpoint,
-            credential=AzureKeyCredential(self.server.api_key),
+            endpoint="",
+            credential=None,
             model="gpt-4o",
             voice=self.voice,
             instructions=INSTRUCTIONS,
-        )
+        ).with_practice_server(self.server)
         self.runner = SessionRunner(
             self.settings,
             microphone=self.microphone,

@@ -10,7 +10,7 @@ import atexit
 import os
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 from urllib.parse import urlsplit
@@ -110,6 +110,12 @@ class Settings:
 
     def __str__(self) -> str:
         return self.describe()
+
+    def with_practice_server(self, server: MockServer) -> Settings:
+        """The same model, voice and instructions, pointed at ``server`` (a private practice server) and its key."""
+        return replace(
+            self, backend="practice", endpoint=server.endpoint, credential=AzureKeyCredential(server.api_key)
+        )
 
 
 def load_settings(
