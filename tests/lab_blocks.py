@@ -24,12 +24,24 @@ def lab_blocks() -> dict[int, str] | None:
     return None
 
 
-def paste(cell: str, section: int, block: str) -> str:
-    """Replace what lies between a section's markers with ``block``, at the BEGIN marker's indentation."""
+def _region(cell: str, section: int) -> tuple[list[str], int, int, str]:
     lines = cell.splitlines()
     begin = next(i for i, line in enumerate(lines) if line.strip() == MARKERS[section])
     end = next(i for i in range(begin + 1, len(lines)) if lines[i].strip().startswith("# END "))
-    indent = lines[begin][: len(lines[begin]) - len(lines[begin].lstrip())]
+    return lines, begin, end, lines[begin][: len(lines[begin]) - len(lines[begin].lstrip())]
+
+
+def between_markers(cell: str, section: int) -> str:
+    """What a section's markers hold now (the exercise's stub, say), dedented to the BEGIN marker."""
+    lines, begin, end, indent = _region(cell, section)
+    return "\n".join(line[len(indent) :] for line in lines[begin + 1 : end]) + "\n"
+
+
+def paste(cell: str, section: int, block: str, indent: str | None = None) -> str:
+    """Replace what lies between a section's markers with ``block``, at the BEGIN marker's indentation (as the
+    lab asks) unless another ``indent`` is given (as a hurried paste does)."""
+    lines, begin, end, marker_indent = _region(cell, section)
+    indent = marker_indent if indent is None else indent
     pasted = [indent + line if line.strip() else "" for line in block.splitlines()]
     return "\n".join(lines[: begin + 1] + pasted + lines[end:]) + "\n"
 

@@ -70,6 +70,8 @@ class PracticeRun:
         self.assistant_class = assistant_class
         self.voice = voice
         self.runner: SessionRunner | None = None
+        self.own_cancels = 0  # response.cancel events the check itself sent
+        self.talked_over = False  # set when the check starts talking over a reply
         self.settings: Settings | None = None
 
     def __enter__(self) -> PracticeRun:
@@ -183,4 +185,5 @@ class PracticeRun:
 
         connection = getattr(assistant, "connection", None)
         if connection is not None:
+            self.own_cancels += 1
             asyncio.run_coroutine_threadsafe(connection.response.cancel(), runner._loop).result(2.0)

@@ -372,6 +372,8 @@ def _run_section_2(cls: type, deadline: float) -> CheckPassed:
                     "after building the RequestSession, send it with `await conn.session.update(session=...)`.",
                 )
             _compare_session(run.events("session.updated")[-1]["session"], voice, expected_voice)
+            if not run.wait(lambda: run.runner.state == "ready", "the session to be ready", 4) or run.ended():
+                raise _why_not(2, run, "after the configuration is sent, the session goes on to 'ready'", "see above.")
     return CheckPassed(2, "the service received text and audio, your instructions, the right voice, PCM16, server VAD.")
 
 
@@ -380,6 +382,8 @@ def _refusals(run: PracticeRun) -> list[dict[str, Any]]:
 
 
 def _refusal_hint(param: str) -> str:
+    if param.startswith("session.modalities"):
+        return "the lab asks for both: modalities=[Modality.TEXT, Modality.AUDIO]."
     if param.startswith("session.voice"):
         return (
             "an Azure voice (a name with a dash) must be sent as AzureStandardVoice(name=...): use the "
@@ -448,6 +452,7 @@ def _run_section_3(cls: type, deadline: float) -> CheckPassed:
         run.say("pyramids.wav")
         _expect_states(run, ["listening", "processing", "assistant_speaking"], 10)
         flushes = run.speaker.flushes
+        run.talked_over = True
         run.say("interrupt.wav")
         if not run.wait(lambda: len(run.responses_done()) > done_before, "the interrupted reply to end", 10):
             raise _why_not(3, run, "talking over the assistant ends its reply", _barge_in_hint(run))
@@ -490,12 +495,13 @@ def _expect_states(run: PracticeRun, states: list[str], limit: float) -> None:
 
     if run.wait(lambda: matched() == len(states), f"the state {states[-1]!r}", limit):
         return
+    _check_no_stray_cancel(run)
     missing = states[matched()]
     event, handler = HANDLER_FOR.get(missing, ("response.audio.done", "_handle_audio_done"))
     raise _why_not(
         3,
         run,
-        f"after {event}, the state becomes {missing!r} (" + " → ".join(states) + ")",
+        f"after {event}, the state becomes {missing!r}" + (f" ({' → '.join(states)})" if len(states) > 1 else ""),
         f"`_handle_event` must send {event} to `{handler}`, which calls `self.state_callback({missing!r}, ...)`.",
     )
 
@@ -522,11 +528,17 @@ def _check_reply_audio(run: PracticeRun) -> None:
 
 
 def _check_no_stray_cancel(run: PracticeRun) -> None:
-    if any(e["error"].get("code") == "response_cancel_not_active" for e in run.events("error")):
+    """Before any barge-in, nothing of the learner's may have cancelled: no refused cancel, no cut-off reply."""
+    refused = [e for e in run.events("error") if e["error"].get("code") == "response_cancel_not_active"]
+    cut = [r for r in run.responses_done() if (r.get("status_details") or {}).get("reason") == "client_cancelled"]
+    if len(refused) > run.own_cancels or (cut and not run.talked_over):
+        what = (
+            "the service refused it: there was nothing to cancel" if refused else "the reply to that turn was cut off"
+        )
         raise CheckFailed(
             3,
-            "response.cancel only while a reply is running (the state was 'ready' when you started to talk)",
-            "your code sent response.cancel with nothing to cancel, and the service answered with an error",
+            "response.cancel only when the user talks over a reply (the state was 'ready' when you started to talk)",
+            f"your code sent response.cancel although the assistant was not speaking, and {what}",
             "cancel only when the state *before* 'listening' was 'assistant_speaking' or 'processing'.",
         )
 

@@ -57,10 +57,28 @@ def compile_problem(source: str) -> CellProblem | None:
     try:
         compile(_transformed(source), "<class cell>", "exec")
     except SyntaxError as error:
+        lines = source.splitlines()
+        outside = _def_outside_the_class(lines)
+        if isinstance(error, IndentationError) and outside is not None:
+            return CellProblem(f"{type(error).__name__}: {error.msg}", outside + 1, lines[outside].strip(), COLUMN_0)
         line = error.lineno or 0
-        text = (source.splitlines()[line - 1] if 0 < line <= len(source.splitlines()) else error.text or "").rstrip()
+        text = (lines[line - 1] if 0 < line <= len(lines) else error.text or "").rstrip()
         return CellProblem(f"{type(error).__name__}: {error.msg}", line, text.strip(), _indentation_hint(text, error))
     return None
+
+
+COLUMN_0 = (
+    "this `def` starts at column 0, outside the class. Indent the pasted block so its `def` lines line up "
+    "with the `# BEGIN` comment (4 spaces): select the lines and press Tab."
+)
+
+
+def _def_outside_the_class(lines: list[str]) -> int | None:
+    """The first ``def`` at column 0 after the class line: a paste that left the class."""
+    start = next((i for i, line in enumerate(lines) if line.startswith("class ")), None)
+    if start is None:
+        return None
+    return next((i for i in range(start + 1, len(lines)) if lines[i].startswith(("def ", "async def "))), None)
 
 
 def _indentation_hint(text: str, error: SyntaxError) -> str:
@@ -70,10 +88,7 @@ def _indentation_hint(text: str, error: SyntaxError) -> str:
     if not isinstance(error, IndentationError):
         return "fix the line shown; if it came from a paste, check that the whole block was copied."
     if text.lstrip().startswith(("def ", "async def ")) and indent == 0:
-        return (
-            "this `def` starts at column 0, outside the class. Indent the pasted block so its `def` lines line up "
-            "with the `# BEGIN` comment (4 spaces): select the lines and press Tab."
-        )
+        return COLUMN_0
     return (
         "the pasted lines must start where the `# BEGIN` comment above them starts: 4 spaces for the methods "
         "(sections 1 and 3), 16 for the session configuration inside start() (section 2). Select the pasted "
@@ -99,11 +114,14 @@ def _class_node(source: str, class_name: str) -> ast.ClassDef | None:
 
 
 def misplaced_method(source: str, class_name: str, method: str) -> CellProblem | None:
-    """Where a method the class lacks was written instead: nested in another function, or twice."""
+    """Where a method the class lacks was written instead: outside the class, or inside another function."""
     node = _class_node(source, class_name)
     if node is None:
         return None
     lines = source.splitlines()
+    outside = _def_outside_the_class(lines)
+    if outside is not None and re.match(rf"(async )?def {method}\b", lines[outside]):
+        return CellProblem(f"`{method}` is written outside the class", outside + 1, lines[outside].strip(), COLUMN_0)
     for parent in ast.walk(node):
         if parent is node or not isinstance(parent, (ast.FunctionDef, ast.AsyncFunctionDef)):
             continue

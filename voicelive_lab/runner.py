@@ -126,7 +126,7 @@ class SessionRunner:
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task[None] | None = None
-        #: The assistant of the running session (None before it is built and after the session).
+        #: The assistant of the current or last session (None until one is built).
         self.assistant: Any = None
         #: The exception from the assistant's own code that ended the last session, if one did.
         self.failure: BaseException | None = None
@@ -185,7 +185,7 @@ class SessionRunner:
             self._sent_bytes = 0
             self._sent_started = None
             self._waiting_since = None
-            self.failure = None
+            self.assistant = self.failure = None
             self.blocked = self.blocked_at = None
             self._stop_requested = False
             self._connection = None
@@ -328,7 +328,6 @@ class SessionRunner:
             sender.cancel()
             watchdog.cancel()
             self._close_devices()
-            self.assistant = None
             if self.state != "error":
                 self._on_state("stopped", "Session ended.")
             with contextlib.suppress(asyncio.CancelledError):
@@ -508,7 +507,7 @@ class SessionRunner:
                 log.exception("closing %s failed", type(device).__name__)
 
     def _call_in_session(self, action: Callable[[], Any], wait: float | None = None) -> None:
-        loop, assistant = self._loop, self.assistant
+        loop, assistant = self._loop, self.assistant if self.running else None
         if loop is None or assistant is None or assistant.connection is None:
             raise RuntimeError("No session is running: call start() first.")
         future = asyncio.run_coroutine_threadsafe(action(), loop)
