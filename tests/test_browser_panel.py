@@ -221,7 +221,7 @@ def run_all_cells(page: sync_api.Page, attempts: int = 5) -> int:
     menu = page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$"))
     label = page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$"))
     item = page.locator(".lm-Menu-item", has=label)
-    prompt = page.locator(".jp-Notebook .jp-Cell .jp-InputPrompt").first
+    prompt = page.locator(".jp-Notebook .jp-CodeCell .jp-InputPrompt").first
     for attempt in range(1, attempts + 1):
         prompt.click()  # select the cell: the notebook becomes the current widget
         menu.click()
@@ -367,9 +367,11 @@ def test_session_panel_runs_a_conversation_in_jupyterlab(lab: Lab, tmp_path: Pat
     assert timings["replay player shown"] < 90
 
 
+# textContent, not innerText: JupyterLab skips rendering cells scrolled out of view (content-visibility), and
+# innerText of those is empty, so a cell that had run would look as if it never had.
 ALL_CELLS_RAN = """() => {
   const prompts = [...document.querySelectorAll('.jp-Notebook .jp-CodeCell .jp-InputPrompt')];
-  return prompts.length > 0 && prompts.every(p => /\\[\\d+\\]/.test(p.innerText));
+  return prompts.length > 0 && prompts.every(p => /\\[\\d+\\]/.test(p.textContent));
 }"""
 
 
