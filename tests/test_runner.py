@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import os
 import socket
@@ -313,3 +314,26 @@ def test_code_that_blocks_the_loop_is_named_and_the_session_set_free(server: Moc
     message = runner.last_error or ""
     assert "blocked the event loop" in message and "time.sleep(30)" in message and "asyncio.sleep" in message
     assert time.sleep.__module__ == "time", "time.sleep is itself again once no session is watched"
+
+
+def test_two_sessions_at_once_never_cross(make_server, tmp_path) -> None:
+    """_broadcast and assistant_state reach the session that runs the code: each runner hears its own server."""
+    runners = []
+    for line in ("The first server speaks.", "A second, different server answers at some length."):
+        script = tmp_path / f"{len(runners)}.json"
+        script.write_text(json.dumps({"turns": [{"assistant": line}]}))
+        runners.append(scripted_runner(make_server(speed=2, script=str(script))))
+    threads = [
+        threading.Thread(target=r.run_turns, args=([AUDIO / "hello.wav"],), kwargs={"timeout": 30}) for r in runners
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(40)
+    first, second = (r.summary() for r in runners)
+    assert [t.text for t in first.transcripts if t.role == "assistant"] == ["The first server speaks."]
+    assert [t.text for t in second.transcripts if t.role == "assistant"] == [
+        "A second, different server answers at some length."
+    ]
+    assert first.states == second.states == ("starting", "ready", *LAB_TURN, "stopped")
+    assert len(second.reply_audio) > len(first.reply_audio) * 1.5, "each speaker got its own server's reply"
