@@ -64,7 +64,10 @@ def test_a_device_lost_mid_session_ends_in_a_clear_error_and_start_works_again(m
     assert runner.wait_for_state("ready", timeout=10), runner.last_error
     device = runner.microphone if lose == "microphone" else runner.speaker
     assert runner.wait_for(lambda snap: device.running, timeout=2)  # the microphone opens just after "ready"
-    device._stream.abort()  # type: ignore[attr-defined]  # as if the device vanished: PortAudio ends the stream
+    # As if the device vanished: PortAudio ends the stream and calls its finished callback. The abort runs on the
+    # session's own thread, as PortAudio's would never race the runner's close() (two threads calling into one
+    # PortAudio stream at once can crash it).
+    runner._loop.call_soon_threadsafe(device._stream.abort)  # type: ignore[union-attr, attr-defined]
     assert runner.wait_for_state("error", timeout=5)
     assert f"The {lose} stopped" in (runner.last_error or "")
     assert runner.wait_for(lambda snap: not runner.running, timeout=2)

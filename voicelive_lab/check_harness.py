@@ -8,10 +8,10 @@ Every wait has a deadline taken from the check's budget, and ``close()`` leaves 
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import threading
 import time
-from dataclasses import dataclass
 from typing import Any
 
 from .audio import RecordingSpeaker, WavMicrophone
@@ -50,18 +50,12 @@ class HeardSpeaker(RecordingSpeaker):
         super().clear()
 
 
-@dataclass(frozen=True)
-class SentEvent:
-    at: float
-    event: dict[str, Any]
-
-
 class PracticeRun:
     """A session of ``assistant_class`` against its own practice server; use as a context manager."""
 
     def __init__(self, assistant_class: type, deadline: float, voice: str = "en-US-JennyNeural", **server: Any) -> None:
         self.deadline = deadline
-        self.sent: list[SentEvent] = []
+        self.sent: list[dict[str, Any]] = []  # every event the practice server sent, in order
         self._lock = threading.Lock()
         server.setdefault("first_audio_delay_ms", 0)
         self.server = MockServer(observer=self._observe, **server)
@@ -100,23 +94,19 @@ class PracticeRun:
 
     def close(self) -> None:
         """Stop the session and the server; wait (briefly) until the session thread has ended."""
-        runner = self.runner
-        if runner is not None:
-            runner.stop(timeout=2.0)
-            thread = runner._thread
-            if thread is not None:
-                thread.join(2.0)
+        if self.runner is not None:
+            self.runner.stop(timeout=2.0)  # joins the session thread
         self.server.stop()
 
     # ----------------------------------------------------------------- what happened
 
     def _observe(self, event: dict[str, Any], _due: float) -> None:
         with self._lock:
-            self.sent.append(SentEvent(time.monotonic(), event))
+            self.sent.append(event)
 
     def events(self, kind: str | None = None) -> list[dict[str, Any]]:
         with self._lock:
-            return [s.event for s in self.sent if kind is None or s.event["type"] == kind]
+            return [event for event in self.sent if kind is None or event["type"] == kind]
 
     def responses_done(self) -> list[dict[str, Any]]:
         return [e["response"] for e in self.events("response.done")]
@@ -181,8 +171,6 @@ class PracticeRun:
         """Send ``response.cancel`` on the learner's connection as another part of an app would."""
         runner, assistant = self.runner, self.assistant
         assert runner is not None and runner._loop is not None
-        import asyncio
-
         connection = getattr(assistant, "connection", None)
         if connection is not None:
             self.own_cancels += 1

@@ -10,6 +10,7 @@ alone (no traceback). ``require_check(n)`` lets the cells below a check say "fin
 from __future__ import annotations
 
 import html
+import linecache
 import sys
 import time
 from collections.abc import Callable
@@ -18,7 +19,7 @@ from typing import Any
 from . import class_cell
 from .check_harness import INSTRUCTIONS, OutOfTime, PracticeRun
 from .lab_app import BroadcastFormatError
-from .learner_code import CodeLine, hint_for, learner_line_of
+from .learner_code import CodeLine, hint_for, is_learner_file, learner_line_of
 
 LAB_CLASS = "BasicVoiceAssistant"
 VERDICT_S = 20.0
@@ -220,14 +221,10 @@ def _read_the_class(section: int, cls: type, namespace: dict[str, Any]) -> None:
 
 def _is_learners(function: Any) -> bool:
     code = getattr(function, "__code__", None)
-    from .learner_code import is_learner_file
-
     return code is None or is_learner_file(code.co_filename)
 
 
 def _source_of(cls: type) -> str:
-    import linecache
-
     code = next((f.__code__ for f in vars(cls).values() if hasattr(f, "__code__")), None)
     return "".join(linecache.getlines(code.co_filename)) if code is not None else ""
 

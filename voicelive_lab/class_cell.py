@@ -16,7 +16,6 @@ from typing import Any
 
 from .learner_code import MAX_LINE_SHOWN
 
-MARKER_INDENT = {1: 4, 2: 16, 3: 4}
 #: Calls on the connection that return coroutines (the SDK's async API).
 CONNECTION_CALLS = ("session.update", "response.cancel", "response.create", "input_audio_buffer.append")
 
@@ -187,10 +186,3 @@ def _called_name(func: ast.expr) -> str:
     if isinstance(func, ast.Name):
         parts.append(func.id)
     return ".".join(reversed(parts))
-
-
-def region_text(source: str, section: int) -> str:
-    """The lines between a section's markers (empty when the markers are not found)."""
-    names = {1: "VOICE LIVE ASSISTANT IMPLEMENTATION", 2: "CONFIGURE VOICE LIVE SESSION", 3: "HANDLE SESSION EVENTS"}
-    match = re.search(rf"# BEGIN {names[section]}[^\n]*\n(.*?)\n[ \t]*# END {names[section]}", source, re.DOTALL)
-    return match.group(1) if match else ""

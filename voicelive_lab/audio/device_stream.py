@@ -34,7 +34,8 @@ class DeviceStream:
         """Stop the device at once; safe to call twice; start() may follow."""
         stream, self._stream = self._stream, None
         if stream is not None:
-            stream.abort(ignore_errors=True)
+            if not stream.stopped:  # aborting a stream that already ended can hang in PortAudio's PulseAudio host
+                stream.abort(ignore_errors=True)
             stream.close(ignore_errors=True)
 
     def __exit__(
