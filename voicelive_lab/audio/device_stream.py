@@ -34,8 +34,7 @@ class DeviceStream:
         """Stop the device at once; safe to call twice; start() may follow."""
         stream, self._stream = self._stream, None
         if stream is not None:
-            if not stream.stopped:  # aborting a stream that already ended can hang in PortAudio's PulseAudio host
-                stream.abort(ignore_errors=True)
+            stream.abort(ignore_errors=True)
             stream.close(ignore_errors=True)
 
     def __exit__(
