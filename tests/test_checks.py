@@ -53,6 +53,12 @@ def test_the_kits_class_as_a_learners_passes_every_check_and_opens_the_cells_bel
         assert repr(passed).startswith(f"✅ Section {number}") and "color:#1a7f37" in passed._repr_html_()
         assert passed.tips == (), "the kit's class gets no tips"
         checks.require_check(number)
+    globals()["BasicVoiceAssistant"] = type("BasicVoiceAssistant", (), {})  # the class cell was run again, edited
+    try:
+        with pytest.raises(SectionNotDone, match="changed since its check passed"):
+            checks.require_check(3)
+    finally:
+        del globals()["BasicVoiceAssistant"]
 
 
 def test_the_kits_own_module_is_not_the_learners_code() -> None:

@@ -112,6 +112,11 @@ def require_check(section: int) -> None:
         raise SectionNotDone(
             f"Finish section {section} ({SECTION_TITLES[section]}) first: its check above has not passed yet."
         )
+    current = _caller_namespace().get(_passed[section].__name__)
+    if isinstance(current, type) and current is not _passed[section]:
+        raise SectionNotDone(
+            f"{current.__name__} changed since its check passed: run the section {section} check again."
+        )
 
 
 def check_section_1(assistant_class: type | None = None) -> CheckPassed:
@@ -205,7 +210,9 @@ def _read_the_class(section: int, cls: type, namespace: dict[str, Any]) -> None:
         )
     if not source:
         return
-    for name, first, last in class_cell.duplicate_methods(source, cls.__name__):
+    twice = class_cell.duplicate_methods(source, cls.__name__)
+    if twice:
+        name, first, last = twice[0]
         raise CheckFailed(
             section,
             f"each method is written once in {cls.__name__}",
