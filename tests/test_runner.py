@@ -337,3 +337,9 @@ def test_two_sessions_at_once_never_cross(make_server, tmp_path) -> None:
     ]
     assert first.states == second.states == ("starting", "ready", *LAB_TURN, "stopped")
     assert len(second.reply_audio) > len(first.reply_audio) * 1.5, "each speaker got its own server's reply"
+
+
+def test_the_assistants_log_lines_reach_the_event_log(server: MockServer) -> None:
+    summary = scripted_runner(server).run_turns([AUDIO / "hello.wav"], timeout=30)
+    logged = [(e.type, e.detail) for e in summary.snapshot.events if e.type.startswith("log.")]
+    assert logged[0] == ("log.info", "Connecting (model gpt-4o, voice en-US-JennyNeural)")

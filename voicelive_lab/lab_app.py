@@ -95,6 +95,8 @@ def _broadcast(message: dict[str, Any]) -> None:
     elif kind == "event":
         if channel is not None:
             channel.on_event(message.get("event"))
+    elif kind == "status" and channel is not None:
+        channel.on_log("status", f"{message.get('state')}: {message.get('message', '')}")
     elif channel is not None:
         level = str(message.get("level", "info"))
         channel.on_log(level, str(message.get("msg") or message.get("event_type") or message.get("message") or ""))

@@ -486,7 +486,8 @@ class SessionRunner:
         self._notify("event")
 
     def _on_log(self, level: str, text: str) -> None:
-        if level in ("warning", "warn", "error") and text:
+        """A log or status line the assistant broadcast: a row of the event log (``log.<level>``)."""
+        if text:
             self.log.event(f"log.{level}", text)
             self._notify("event")
 
