@@ -175,7 +175,7 @@ def cases() -> list[Case]:
             "the lab's block verbatim",
             three,
             False,
-            ("played to the end", "and then read it", "read the state *first*"),
+            ("played to the end", "and then read it", "in _handle_speech_started", "read the state *first*"),
         ),
         Case(3, "the lab's block with the one-line fix", fixed, True),
         Case(3, "pasted at column 0", three, False, ("column 0", "Tab"), indent=""),

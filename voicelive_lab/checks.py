@@ -19,7 +19,7 @@ from typing import Any
 from . import class_cell
 from .check_harness import INSTRUCTIONS, OutOfTime, PracticeRun
 from .lab_app import BroadcastFormatError
-from .learner_code import CodeLine, hint_for, is_learner_file, learner_line_of
+from .learner_code import CodeLine, definition_of, hint_for, is_learner_file, learner_line_of
 
 LAB_CLASS = "BasicVoiceAssistant"
 VERDICT_S = 20.0
@@ -236,7 +236,13 @@ def _source_of(cls: type) -> str:
     return "".join(linecache.getlines(code.co_filename)) if code is not None else ""
 
 
-def _why_not(section: int, run: PracticeRun, expected: str, hint: str) -> CheckFailed:
+def _where(run: PracticeRun, method: str) -> str | None:
+    """Where the learner wrote ``method``, to point at in a message."""
+    line = definition_of(getattr(run.assistant_class, method, None))
+    return str(line) if line is not None else None
+
+
+def _why_not(section: int, run: PracticeRun, expected: str, hint: str, method: str | None = None) -> CheckFailed:
     """Why the session did not do what was expected, from the most specific cause to the least."""
     runner = run.runner
     assert runner is not None
@@ -262,11 +268,12 @@ def _why_not(section: int, run: PracticeRun, expected: str, hint: str) -> CheckF
             "would bring.",
             where=str(waiting),
         )
+    where = _where(run, method) if method else None
     if runner.state == "error":
-        return CheckFailed(section, expected, f"the session ended in 'error': {runner.last_error}", hint)
+        return CheckFailed(section, expected, f"the session ended in 'error': {runner.last_error}", hint, where)
     last = run.events()[-1]["type"] if run.events() else "nothing"
     states = " → ".join(run.states)
-    return CheckFailed(section, expected, f"the states went {states}; the service last sent {last}", hint)
+    return CheckFailed(section, expected, f"the states went {states}; the service last sent {last}", hint, where)
 
 
 def _code_failure(section: int, expected: str, error: BaseException) -> CheckFailed:
@@ -477,6 +484,7 @@ def _run_section_3(cls: type, deadline: float) -> CheckPassed:
                 run,
                 "a fatal error from the service (server_error) shows as state 'error' with its message",
                 'in `_handle_error`, call `self.state_callback("error", ...)` with event.error.message.',
+                method="_handle_error",
             )
     _check_request_stop(assistant)
     return CheckPassed(
@@ -507,6 +515,7 @@ def _expect_states(run: PracticeRun, states: list[str], limit: float) -> None:
         run,
         f"after {event}, the state becomes {missing!r}" + (f" ({' → '.join(states)})" if len(states) > 1 else ""),
         f"`_handle_event` must send {event} to `{handler}`, which calls `self.state_callback({missing!r}, ...)`.",
+        method=handler,
     )
 
 
@@ -554,6 +563,7 @@ def _check_barge_in(run: PracticeRun, reply: dict[str, Any], flushes_before: int
             "talking over the assistant makes your code send response.cancel, so the reply stops",
             f"the reply played to the end ({reply['status']}): {_barge_in_diagnosis(run)}",
             _barge_in_hint(run),
+            where=_where(run, "_handle_speech_started"),
         )
     if run.speaker.flushes == flushes_before:
         raise CheckFailed(
@@ -561,6 +571,7 @@ def _check_barge_in(run: PracticeRun, reply: dict[str, Any], flushes_before: int
             "the reply audio already queued for the speaker is dropped at once when the user talks",
             "nothing flushed the speaker",
             'in `_handle_speech_started`, `_broadcast({"type": "control", "action": "stop_playback"})`.',
+            where=_where(run, "_handle_speech_started"),
         )
 
 

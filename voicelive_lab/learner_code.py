@@ -113,6 +113,14 @@ def learner_line_of(error: BaseException) -> CodeLine | None:
     return None
 
 
+def definition_of(function: object) -> CodeLine | None:
+    """The ``def`` line of a function the learner wrote (None for the kit's or a library's)."""
+    code = getattr(function, "__code__", None)
+    if code is None or not is_learner_file(code.co_filename):
+        return None
+    return _line(code.co_filename, code.co_firstlineno, code.co_name)
+
+
 def learner_line_in_stack(frames: list[FrameType]) -> CodeLine | None:
     """The innermost learner line among live frames (outermost first), e.g. where a task is waiting."""
     for frame in reversed(frames):
