@@ -520,6 +520,9 @@ def _expect_states(run: PracticeRun, states: list[str], limit: float) -> None:
 
 
 def _check_reply_audio(run: PracticeRun) -> None:
+    # "ready" comes with response.audio.done; the service sends response.done just after it.
+    if not run.wait(lambda: bool(run.responses_done()), "the reply's response.done", 5):
+        raise _why_not(3, run, "the reply ends with response.done", "see the line shown.")
     reply = run.responses_done()[-1]
     sent = run.reply_audio(reply["id"])
     heard = bytes(run.speaker.received)
