@@ -85,6 +85,14 @@ def cases() -> list[Case]:
         Case(1, "pasted two spaces in", one, False, ("IndentationError", "4 spaces"), indent="  "),
         Case(1, "pasted above the stub", one, False, ("written twice", "delete"), keep_stub=True),
         Case(1, "the stub left as it is", "", False, ("stub", "__init__")),
+        Case(1, "pasted with a tab", one, False, ("TabError", "spaces only"), indent="\t"),
+        Case(
+            1,
+            "asyncio.sleep without await",
+            one.rstrip() + "\n    import asyncio\n\n    asyncio.sleep(0.5)\n",
+            False,
+            ("without `await`", "await asyncio.sleep(0.5)"),
+        ),
         Case(1, "a missing attribute", change_line(one, "self._stopping = False"), False, ("_stopping",)),
         Case(1, "the voice not kept", change_line(one, "self.voice = voice"), False, ("self.voice",)),
         Case(
@@ -167,6 +175,9 @@ def cases() -> list[Case]:
             ("AttributeError", "TXT", "spelling"),
         ),
         Case(2, "pasted at column 0", two, False, ("IndentationError", "16"), indent=""),
+        Case(
+            2, "pasted 12 spaces in", two, False, ("start 12 spaces in", "# Configure VoiceLive", "16"), indent=" " * 12
+        ),
         Case(2, "the stub left as it is", "", False, ("stub", "Section 2")),
         Case(2, "pasted above the stub", two, False, ("stub",), keep_stub=True),
         # ---- section 3: the event handlers
@@ -181,6 +192,13 @@ def cases() -> list[Case]:
         Case(3, "pasted at column 0", three, False, ("column 0", "Tab"), indent=""),
         Case(3, "pasted above the stubs", fixed, False, ("written twice", "delete"), keep_stub=True),
         Case(3, "the stubs left as they are", "", False, ("stub", "_handle_event")),
+        Case(
+            3,
+            "asyncio.sleep without await in a handler",
+            change_line(fixed, processing, "import asyncio", "", "asyncio.sleep(1)", processing),
+            False,
+            ("without `await`", "await asyncio.sleep(1)"),
+        ),
         Case(
             3,
             "a missing handler",

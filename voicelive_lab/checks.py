@@ -11,15 +11,18 @@ from __future__ import annotations
 
 import html
 import linecache
+import re
 import sys
 import time
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from . import class_cell
 from .check_harness import INSTRUCTIONS, OutOfTime, PracticeRun
 from .lab_app import BroadcastFormatError
-from .learner_code import CodeLine, definition_of, hint_for, is_learner_file, learner_line_of
+from .learner_code import CodeLine, code_line, definition_of, hint_for, is_learner_file, learner_line_of
 
 LAB_CLASS = "BasicVoiceAssistant"
 VERDICT_S = 20.0
@@ -143,17 +146,54 @@ def _check(section: int, assistant_class: type | None, scenario: Callable[[type,
     cls = _learner_class(section, assistant_class, namespace)
     _read_the_class(section, cls, namespace)
     deadline = time.monotonic() + VERDICT_S - MARGIN_S
-    try:
-        passed = scenario(cls, deadline)
-    except OutOfTime as late:
+    failure: CheckFailed | None = None
+    with _coroutines_never_awaited() as unawaited:
+        try:
+            passed = scenario(cls, deadline)
+        except OutOfTime as late:
+            failure = CheckFailed(
+                section,
+                f"{late.what}, within the check's {VERDICT_S:.0f} s",
+                "the check ran out of time before it could see that happen, so it cannot say the section works",
+                "run the check again; if it happens every time, something in the session waits too long.",
+            )
+        except CheckFailed as failed:
+            failure = failed
+    if unawaited:  # the root cause of whatever else went wrong, and wrong even if nothing else did
+        coroutine, line = unawaited[0]
         raise CheckFailed(
             section,
-            f"{late.what}, within the check's {VERDICT_S:.0f} s",
-            "the check ran out of time before it could see that happen, so it cannot say the section works",
-            "run the check again; if it happens every time, something in the session waits too long.",
-        ) from None
+            "every coroutine your code calls is awaited",
+            f"your code called `{coroutine}(...)` without `await`, so it never ran (Python only warned about it)",
+            f"write `await` in front of the call: `await {line.text}`.",
+            where=str(line),
+        )
+    if failure is not None:
+        raise failure from None
     _passed[section] = cls
     return passed
+
+
+@contextmanager
+def _coroutines_never_awaited() -> Iterator[list[tuple[str, CodeLine]]]:
+    """Collect the coroutines the learner's code made but never awaited, while a check's session runs.
+
+    Python reports each with a RuntimeWarning at the line that dropped it. The warnings filters are the
+    process's, so this catches them on the session's thread too; other warnings are shown as usual."""
+    found: list[tuple[str, CodeLine]] = []
+    show = warnings.showwarning
+
+    def collect(message: Warning | str, category: type[Warning], filename: str, lineno: int, *rest: Any) -> None:
+        named = re.match(r"coroutine '(.+)' was never awaited", str(message))
+        if category is RuntimeWarning and named and is_learner_file(filename):
+            found.append((named.group(1), code_line(filename, lineno, "")))
+        else:
+            show(message, category, filename, lineno, *rest)
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("always", message="coroutine .* was never awaited", category=RuntimeWarning)
+        warnings.showwarning = collect
+        yield found
 
 
 def _caller_namespace() -> dict[str, Any]:

@@ -57,9 +57,11 @@ def compile_problem(source: str) -> CellProblem | None:
         compile(_transformed(source), "<class cell>", "exec")
     except SyntaxError as error:
         lines = source.splitlines()
-        outside = _def_outside_the_class(lines)
-        if isinstance(error, IndentationError) and outside is not None:
-            return CellProblem(f"{type(error).__name__}: {error.msg}", outside + 1, lines[outside].strip(), COLUMN_0)
+        what = f"{type(error).__name__}: {error.msg}"
+        misaligned = _misaligned_paste(lines) if isinstance(error, IndentationError) else None
+        if misaligned is not None:
+            index, hint = misaligned
+            return CellProblem(what, index + 1, lines[index].strip(), hint)
         line = error.lineno or 0
         text = (lines[line - 1] if 0 < line <= len(lines) else error.text or "").rstrip()
         return CellProblem(f"{type(error).__name__}: {error.msg}", line, text.strip(), _indentation_hint(text, error))
@@ -70,6 +72,34 @@ COLUMN_0 = (
     "this `def` starts at column 0, outside the class. Indent the pasted block so its `def` lines line up "
     "with the `# BEGIN` comment (4 spaces): select the lines and press Tab."
 )
+
+
+def _misaligned_paste(lines: list[str]) -> tuple[int, str] | None:
+    """The first line pasted between a section's markers that does not start where its BEGIN marker does."""
+    for begin, marker in enumerate(lines):
+        if not marker.strip().startswith("# BEGIN "):
+            continue
+        expected = marker[: len(marker) - len(marker.lstrip())]
+        first = next((i for i in range(begin + 1, len(lines)) if lines[i].strip()), None)
+        if first is None or lines[first].strip().startswith("# END "):
+            continue
+        line = lines[first]
+        indent = line[: len(line) - len(line.lstrip())]
+        if indent == expected:
+            continue
+        if "\t" in indent:
+            return (
+                first,
+                "this line is indented with a tab: use spaces only (4 per level), as the rest of the class does.",
+            )
+        if not indent and line.startswith(("def ", "async def ")):
+            return first, COLUMN_0
+        return first, (
+            f"the pasted lines start {len(indent)} spaces in, but the `# BEGIN` comment above them starts "
+            f"{len(expected)} spaces in: they must line up with it. Select the pasted lines and press Tab or "
+            "Shift+Tab until they do."
+        )
+    return None
 
 
 def _def_outside_the_class(lines: list[str]) -> int | None:

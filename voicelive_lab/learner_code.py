@@ -78,7 +78,8 @@ class CodeLine:
 
     def __str__(self) -> str:
         text = self.text if len(self.text) <= MAX_LINE_SHOWN else self.text[: MAX_LINE_SHOWN - 1] + "…"
-        return f"{self.where}, in {self.function}: `{text}`"
+        inside = f", in {self.function}" if self.function else ""
+        return f"{self.where}{inside}: `{text}`"
 
 
 def _cell_label(filename: str) -> str | None:
@@ -92,7 +93,8 @@ def _cell_label(filename: str) -> str | None:
     return None if number is None else f"Cell In[{number}]"
 
 
-def _line(filename: str, lineno: int, function: str) -> CodeLine:
+def code_line(filename: str, lineno: int, function: str) -> CodeLine:
+    """The learner's line ``lineno`` of ``filename``, with its text."""
     return CodeLine(filename, lineno, function, linecache.getline(filename, lineno).strip())
 
 
@@ -103,7 +105,7 @@ def learner_line_of(error: BaseException) -> CodeLine | None:
     while current is not None and id(current) not in seen:
         seen.add(id(current))
         lines = [
-            _line(frame.filename, frame.lineno or 0, frame.name)
+            code_line(frame.filename, frame.lineno or 0, frame.name)
             for frame in traceback.extract_tb(current.__traceback__)
             if is_learner_file(frame.filename)
         ]
@@ -118,14 +120,14 @@ def definition_of(function: object) -> CodeLine | None:
     code = getattr(function, "__code__", None)
     if code is None or not is_learner_file(code.co_filename):
         return None
-    return _line(code.co_filename, code.co_firstlineno, code.co_name)
+    return code_line(code.co_filename, code.co_firstlineno, code.co_name)
 
 
 def learner_line_in_stack(frames: list[FrameType]) -> CodeLine | None:
     """The innermost learner line among live frames (outermost first), e.g. where a task is waiting."""
     for frame in reversed(frames):
         if is_learner_file(frame.f_code.co_filename):
-            return _line(frame.f_code.co_filename, frame.f_lineno, frame.f_code.co_name)
+            return code_line(frame.f_code.co_filename, frame.f_lineno, frame.f_code.co_name)
     return None
 
 
