@@ -10,7 +10,6 @@ alone (no traceback). ``require_check(n)`` lets the cells below a check say "fin
 from __future__ import annotations
 
 import html
-import linecache
 import re
 import sys
 import time
@@ -142,9 +141,8 @@ def check_section_3(assistant_class: type | None = None) -> CheckPassed:
 
 def _check(section: int, assistant_class: type | None, scenario: Callable[[type, float], CheckPassed]) -> CheckPassed:
     _passed.pop(section, None)
-    namespace = _caller_namespace()
-    cls = _learner_class(section, assistant_class, namespace)
-    _read_the_class(section, cls, namespace)
+    cls, source = _learner_class(section, assistant_class, _caller_namespace())
+    _read_the_class(section, cls, source)
     deadline = time.monotonic() + VERDICT_S - MARGIN_S
     failure: CheckFailed | None = None
     with _coroutines_never_awaited() as unawaited:
@@ -204,7 +202,8 @@ def _caller_namespace() -> dict[str, Any]:
     return frame.f_globals if frame is not None else {}
 
 
-def _learner_class(section: int, given: type | None, namespace: dict[str, Any]) -> type:
+def _learner_class(section: int, given: type | None, namespace: dict[str, Any]) -> tuple[type, str]:
+    """The learner's class and the source it was written in (the class cell, or its file outside Jupyter)."""
     name = given.__name__ if given is not None else LAB_CLASS
     cell = class_cell.last_class_cell(namespace, name)
     problem = class_cell.compile_problem(cell) if cell is not None else None
@@ -231,12 +230,11 @@ def _learner_class(section: int, given: type | None, namespace: dict[str, Any]) 
             f"its last run failed (the error is shown under it), so {name} is still an older version",
             "fix the error shown under the class cell and run that cell again, then this check.",
         )
-    return cls
+    return cls, cell if cell is not None else class_cell.source_of(cls)
 
 
-def _read_the_class(section: int, cls: type, namespace: dict[str, Any]) -> None:
+def _read_the_class(section: int, cls: type, source: str) -> None:
     """What the class's text shows before it runs: missing or misplaced methods, stubs left over, no await."""
-    source = class_cell.last_class_cell(namespace, cls.__name__) or _source_of(cls)
     for method in SECTION_METHODS[section]:
         if method in vars(cls) and _is_learners(vars(cls)[method]):
             continue
@@ -269,11 +267,6 @@ def _read_the_class(section: int, cls: type, namespace: dict[str, Any]) -> None:
 def _is_learners(function: Any) -> bool:
     code = getattr(function, "__code__", None)
     return code is None or is_learner_file(code.co_filename)
-
-
-def _source_of(cls: type) -> str:
-    code = next((f.__code__ for f in vars(cls).values() if hasattr(f, "__code__")), None)
-    return "".join(linecache.getlines(code.co_filename)) if code is not None else ""
 
 
 def _where(run: PracticeRun, method: str) -> str | None:
@@ -565,7 +558,7 @@ def _check_reply_audio(run: PracticeRun) -> None:
         raise _why_not(3, run, "the reply ends with response.done", "see the line shown.")
     reply = run.responses_done()[-1]
     sent = run.reply_audio(reply["id"])
-    heard = bytes(run.speaker.received)
+    heard = run.speaker.samples.tobytes()
     if heard == sent:
         return
     if not heard:

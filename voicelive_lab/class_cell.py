@@ -125,12 +125,15 @@ def _indentation_hint(text: str, error: SyntaxError) -> str:
     )
 
 
+def source_of(cls: type) -> str:
+    """The text of the cell (or file) the class's methods were compiled from; empty if unknown."""
+    code = next((f.__code__ for f in vars(cls).values() if hasattr(f, "__code__")), None)
+    return "".join(linecache.getlines(code.co_filename)) if code is not None else ""
+
+
 def is_fresh(cls: type, source: str) -> bool:
     """Whether ``cls`` was made by this cell's source (not left over from an earlier, working run)."""
-    code = next((f.__code__ for f in vars(cls).values() if hasattr(f, "__code__")), None)
-    if code is None:
-        return True
-    defined_in = "".join(linecache.getlines(code.co_filename)).strip()
+    defined_in = source_of(cls).strip()
     return not defined_in or defined_in == _transformed(source).strip()
 
 

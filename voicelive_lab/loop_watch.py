@@ -19,7 +19,7 @@ from collections.abc import Callable
 
 from .learner_code import CodeLine, frames_of, learner_line_in_stack
 
-PING_S = 0.02
+PING_S = 0.05  # how often the watched loop is asked to answer (and how long one nap of a watched sleep is)
 _real_sleep = time.sleep
 _watching: set[int] = set()  # thread ids of the loops being watched
 _patch_lock = threading.Lock()
