@@ -11,14 +11,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 from aiohttp import WSMsgType, web
 
+from .brain import reply_to
 from .faults import Faults
+from .hearing import Hearing
 from .ids import IdFactory
 from .pcm import bytes_per_ms, decode_input
-from .replies import ReplyScript
+from .recognizer import Recognizer
+from .replies import ReplyScript, reply_to_tool_output
 from .responses import ActiveResponse, ConversationView, Pacing, ResponsePlan, ResponseStreamer
-from .session_config import InvalidSessionValue, default_session, merge_update
+from .session_config import InvalidSessionValue, default_session, merge_update, voice_language
 from .speech import SpokenText
 from .tools import arguments_for, choose_tool
 from .vad import EnergyVad, VadSettings
@@ -26,6 +30,8 @@ from .vad import EnergyVad, VadSettings
 log = logging.getLogger("voicelive_lab.mock")
 
 MIN_COMMIT_MS = 100
+#: The input audio buffer keeps at most this much audio for the recognizer (older audio is dropped).
+MAX_BUFFER_MS = 60_000
 #: A long session keeps the latest items only: the conversation, and the reply audio needed for truncation.
 MAX_ITEMS = 1000
 MAX_SPOKEN_ITEMS = 32
@@ -65,14 +71,18 @@ class SessionOptions:
     faults: Faults = field(default_factory=Faults)
     observer: EventObserver | None = None
     server_barge_in: bool = True
+    #: None: the process's recognizer (pocketsphinx, else a placeholder), loaded on first use.
+    recognizer: Recognizer | None = None
 
 
-@dataclass(frozen=True)
+@dataclass
 class UserTurn:
     number: int
     text: str = ""
     speech_ms: int = 0
     spoken: bool = False
+    #: For speech: the recognition under way; ``text`` holds the words once it is done.
+    heard: asyncio.Task[str] | None = None
 
 
 class RealtimeSession:
@@ -96,9 +106,13 @@ class RealtimeSession:
         self._input_ms = 0.0
         self._buffer_ms = 0.0
         self._speech_item_id: str | None = None
+        self._speech_start_ms = 0
+        self._buffer: list[np.ndarray] = []
+        self._buffer_start_ms = 0.0
         self._vad = self._new_vad()
+        self._hearing = Hearing(self._send, options.recognizer, options.script, lambda: self.session)
         self._response: ActiveResponse | None = None
-        self._queued_plan: ResponsePlan | None = None
+        self._queued_params: dict[str, Any] | None = None
         view = ConversationView(self._ids, lambda: self.session, self._add_item, lambda: self._closing, self._spoken)
         self._streamer = ResponseStreamer(self._send, view, options.pacing)
 
@@ -118,6 +132,7 @@ class RealtimeSession:
                     break
         finally:
             self._closing = True
+            await self._hearing.close()
             response = self._response
             if response is not None and response.task is not None:
                 response.cancelled.set()
@@ -259,8 +274,18 @@ class RealtimeSession:
 
     def _reset_input_buffer(self) -> None:
         self._buffer_ms = 0.0
+        self._buffer = []
+        self._buffer_start_ms = self._input_ms
         self._speech_item_id = None
         self._vad = self._new_vad()
+
+    def _buffered_audio(self, start_ms: float | None = None, end_ms: float | None = None) -> np.ndarray:
+        """The buffered input audio (float, at the input rate) between two input-audio times."""
+        audio = np.concatenate(self._buffer) if self._buffer else np.zeros(0, dtype=np.float32)
+        rate = self._input_rate()
+        first = 0 if start_ms is None else max(0, round((start_ms - self._buffer_start_ms) * rate / 1000))
+        last = len(audio) if end_ms is None else max(first, round((end_ms - self._buffer_start_ms) * rate / 1000))
+        return audio[first:last]
 
     async def _on_append(self, event: dict[str, Any]) -> None:
         audio = _require(event, "audio", str)
@@ -270,9 +295,15 @@ class RealtimeSession:
             raise ClientEventError("'audio' must be base64-encoded audio bytes.", "invalid_value", "audio") from None
         audio_format = self.session["input_audio_format"]
         ms = len(raw) / bytes_per_ms(audio_format, self._input_rate())
+        samples = decode_input(raw, audio_format)
         self._input_ms += ms
         self._buffer_ms += ms
-        events = self._vad.feed(decode_input(raw, audio_format))
+        self._buffer.append(samples)
+        while self._buffer_ms > MAX_BUFFER_MS and len(self._buffer) > 1:
+            dropped = self._buffer.pop(0)
+            self._buffer_start_ms += len(dropped) * 1000 / self._input_rate()
+            self._buffer_ms -= len(dropped) * 1000 / self._input_rate()
+        events = self._vad.feed(samples)
         detection = self.session.get("turn_detection")
         if detection is None:
             return
@@ -284,6 +315,7 @@ class RealtimeSession:
 
     async def _on_speech_started(self, audio_start_ms: int, detection: dict[str, Any]) -> None:
         self._speech_item_id = self._ids.new("item")
+        self._speech_start_ms = audio_start_ms
         await self._send(
             "input_audio_buffer.speech_started", None, audio_start_ms=audio_start_ms, item_id=self._speech_item_id
         )
@@ -294,9 +326,9 @@ class RealtimeSession:
     async def _on_speech_stopped(self, audio_end_ms: int, speech_ms: int, detection: dict[str, Any]) -> None:
         item_id = self._speech_item_id or self._ids.new("item")
         await self._send("input_audio_buffer.speech_stopped", None, audio_end_ms=audio_end_ms, item_id=item_id)
-        await self._commit_audio(item_id, speech_ms)
+        await self._commit_audio(item_id, speech_ms, self._buffered_audio(self._speech_start_ms, audio_end_ms))
         if detection.get("create_response", True):
-            await self._start_response(self._plan({}))
+            await self._start_response({})
 
     async def _on_commit(self, event: dict[str, Any]) -> None:
         if self._buffer_ms < MIN_COMMIT_MS:
@@ -305,9 +337,11 @@ class RealtimeSession:
                 f"at least {MIN_COMMIT_MS} ms are needed.",
                 "input_audio_buffer_commit_empty",
             )
-        await self._commit_audio(self._speech_item_id or self._ids.new("item"), self._vad.speech_span_ms)
+        item_id = self._speech_item_id or self._ids.new("item")
+        await self._commit_audio(item_id, self._vad.speech_span_ms, self._buffered_audio())
 
-    async def _commit_audio(self, item_id: str, speech_ms: int) -> None:
+    async def _commit_audio(self, item_id: str, speech_ms: int, audio: np.ndarray) -> None:
+        rate = self._input_rate()
         self._reset_input_buffer()
         self._user_turn_count += 1
         number = self._user_turn_count
@@ -320,28 +354,11 @@ class RealtimeSession:
             "content": [{"type": "input_audio", "transcript": None}],
         }
         previous = self._add_item(item)
-        transcript = self._options.script.user_transcript(number, speech_ms)
-        scripted = self._options.script.scripted(number)
-        self._user_turns[item_id] = UserTurn(
-            number, text=transcript if scripted and scripted.user else "", speech_ms=speech_ms, spoken=True
-        )
+        turn = UserTurn(number, speech_ms=speech_ms, spoken=True)
+        self._user_turns[item_id] = turn
         await self._send("input_audio_buffer.committed", None, previous_item_id=previous, item_id=item_id)
         await self._send("conversation.item.created", None, previous_item_id=previous, item=item)
-        if self._transcribes():
-            item["content"][0]["transcript"] = transcript
-            await self._send(
-                "conversation.item.input_audio_transcription.completed",
-                None,
-                item_id=item_id,
-                content_index=0,
-                transcript=transcript,
-            )
-
-    def _transcribes(self) -> bool:
-        """Cascaded models always transcribe; realtime models only when transcription is configured."""
-        return self.session.get("input_audio_transcription") is not None or "realtime" not in str(
-            self.session.get("model", "")
-        )
+        turn.heard = self._hearing.start(item, audio, rate, number)
 
     async def _on_clear(self, event: dict[str, Any]) -> None:
         self._reset_input_buffer()
@@ -379,7 +396,7 @@ class RealtimeSession:
             raise ClientEventError(
                 f"An item with the id '{item['id']}' already exists.", "duplicate_item_id", "item.id"
             )
-        turn = self._checked_item(item)
+        turn, audio = self._checked_item(item)
         item.update(id=item.get("id") or self._ids.new("item"), object="realtime.item", status="completed")
         if item["type"] == "function_call_output":
             item.pop("status")
@@ -387,9 +404,11 @@ class RealtimeSession:
         if turn is not None:
             self._user_turns[item["id"]] = turn
         await self._send("conversation.item.created", None, previous_item_id=actual_previous, item=item)
+        if turn is not None and turn.spoken:
+            turn.heard = self._hearing.start(item, decode_input(audio, "pcm16"), 24000, turn.number)
 
-    def _checked_item(self, item: dict[str, Any]) -> UserTurn | None:
-        """Checks a client item; returns the user turn it starts, if it is a user message."""
+    def _checked_item(self, item: dict[str, Any]) -> tuple[UserTurn | None, bytes]:
+        """Checks a client item; returns the user turn it starts (if it is a user message) and its audio."""
         kind = item.get("type")
         if kind == "function_call_output":
             call_id = _require(item, "call_id", str, "item.call_id")
@@ -398,11 +417,11 @@ class RealtimeSession:
                 raise ClientEventError(
                     f"No function call has the call_id '{call_id}'.", "invalid_value", "item.call_id"
                 )
-            return None
+            return None, b""
         if kind == "function_call":
             _require(item, "name", str, "item.name")
             _require(item, "call_id", str, "item.call_id")
-            return None
+            return None, b""
         if kind != "message":
             raise ClientEventError(
                 "item.type must be 'message', 'function_call' or 'function_call_output'.", "invalid_value", "item.type"
@@ -412,22 +431,23 @@ class RealtimeSession:
             raise ClientEventError("item.role must be 'user', 'assistant' or 'system'.", "invalid_value", "item.role")
         content = _require(item, "content", list, "item.content")
         texts: list[str] = []
-        speech_ms = 0
+        audio = b""
         for index, part in enumerate(content):
             part_type = part.get("type") if isinstance(part, dict) else None
             if part_type in ("input_text", "text"):
                 texts.append(str(_require(part, "text", str, f"item.content[{index}].text")))
             elif part_type == "input_audio":
-                audio = base64.b64decode(_require(part, "audio", str, f"item.content[{index}].audio"))
-                speech_ms += round(len(audio) / bytes_per_ms("pcm16", 24000))
+                audio += base64.b64decode(_require(part, "audio", str, f"item.content[{index}].audio"))
             elif part_type != "audio":
                 raise ClientEventError(
                     f"Unsupported content part type {part_type!r}.", "invalid_value", f"item.content[{index}].type"
                 )
         if role != "user":
-            return None
+            return None, b""
         self._user_turn_count += 1
-        return UserTurn(self._user_turn_count, text=" ".join(texts), speech_ms=speech_ms, spoken=not texts)
+        speech_ms = round(len(audio) / bytes_per_ms("pcm16", 24000))
+        turn = UserTurn(self._user_turn_count, text=" ".join(texts), speech_ms=speech_ms, spoken=not texts)
+        return turn, audio
 
     async def _on_item_truncate(self, event: dict[str, Any]) -> None:
         item = self._find_item(event)
@@ -479,7 +499,7 @@ class RealtimeSession:
         params = event.get("response") or {}
         if not isinstance(params, dict):
             raise ClientEventError("'response' must be an object.", "invalid_value", "response")
-        await self._start_response(self._plan(params))
+        await self._start_response(params)
 
     async def _on_response_cancel(self, event: dict[str, Any]) -> None:
         wanted = event.get("response_id")
@@ -487,43 +507,51 @@ class RealtimeSession:
             raise ClientEventError("Cancellation failed: no active response found.", "response_cancel_not_active")
         await self._cancel_response("client_cancelled", truncate=False)
 
-    def _plan(self, params: dict[str, Any]) -> ResponsePlan:
+    async def _plan(self, params: dict[str, Any]) -> ResponsePlan:
+        """What the response says or calls: it waits for the words of the user's last turn."""
         modalities = tuple(params.get("modalities") or self.session["modalities"])
         last = next((i for i in reversed(self._items.values()) if i.get("role") != "assistant"), None)
-        script = self._options.script
         if last is not None and last["type"] == "function_call_output":
             call = next(
                 (i for i in self._items.values() if i["type"] == "function_call" and i["call_id"] == last["call_id"]),
                 {},
             )
-            return ResponsePlan(modalities, script.reply_to_tool_output(str(call.get("name", "tool")), last["output"]))
-        turn = next((self._user_turns[i["id"]] for i in [last] if i and i["id"] in self._user_turns), None)
+            return ResponsePlan(modalities, reply_to_tool_output(str(call.get("name", "tool")), last["output"]))
+        turn = self._user_turns.get(last["id"]) if last is not None else None
         if turn is None:
             return ResponsePlan(modalities, GREETING)
+        if turn.heard is not None:
+            turn.text = await asyncio.shield(turn.heard)
         tools = params.get("tools", self.session.get("tools") or [])
         tool = choose_tool(tools, params.get("tool_choice", self.session.get("tool_choice")), turn.text)
         if tool is not None:
             return ResponsePlan(modalities, tool=tool, arguments=arguments_for(tool.get("parameters"), turn.text))
-        if turn.spoken:
-            return ResponsePlan(modalities, script.reply_to_audio(turn.number, turn.speech_ms))
-        return ResponsePlan(modalities, script.reply_to_text(turn.number, turn.text))
+        scripted = self._options.script.reply_for(turn.number, turn.text)
+        if scripted is not None:
+            return ResponsePlan(modalities, scripted)
+        instructions = str(params.get("instructions") or self.session.get("instructions") or "")
+        heard = turn.text if turn.text or not turn.spoken else ""
+        return ResponsePlan(modalities, reply_to(heard, instructions, voice_language(self.session)))
 
-    async def _start_response(self, plan: ResponsePlan) -> None:
+    async def _start_response(self, params: dict[str, Any]) -> None:
         if self._response is not None:
-            self._queued_plan = plan
+            self._queued_params = params
             return
-        response = ActiveResponse(self._ids.new("resp"), plan)
+        response = ActiveResponse(self._ids.new("resp"))
         self._response = response
-        response.task = asyncio.create_task(self._run_response(response))
+        response.task = asyncio.create_task(self._run_response(response, params))
 
-    async def _run_response(self, response: ActiveResponse) -> None:
+    async def _run_response(self, response: ActiveResponse, params: dict[str, Any]) -> None:
         try:
+            response.plan = await self._plan(params)
             await self._streamer.run(response)
+        except asyncio.CancelledError:
+            raise
         except Exception:
             log.exception("session %s: response %s failed", self.id, response.id)
         finally:
             self._response = None
-            queued, self._queued_plan = self._queued_plan, None
+            queued, self._queued_params = self._queued_params, None
             if queued is not None and not self._closing:
                 await self._start_response(queued)
 

@@ -1,4 +1,4 @@
-"""What the practice assistant says: a default script that teaches, or an instructor's script file."""
+"""An instructor's script of replies, and how a tool's output is put into words."""
 
 from __future__ import annotations
 
@@ -8,14 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-DEFAULT_AUDIO_REPLIES = (
-    "Hello! I heard {speech} of speech. I am the practice server: I hear sound, not words.",
-    "I heard {speech} this time. Talk over me to see barge-in.",
-    "That was {speech}. A dot env file with your endpoint switches you to Azure.",
-)
-LATER_AUDIO_REPLY = "Turn {turn}: I heard {speech} of speech."
-TEXT_REPLY = 'You wrote: "{text}". The practice server repeats it back; Azure would answer it.'
-TOOL_REPLY = "The {name} tool answered: {summary}. That is what I would tell you."
+from .brain import MATCH_SHARE, share_heard, words_of
+
+TOOL_REPLY = "Here is what {name} returned: {summary}."
 MAX_QUOTED_CHARS = 200
 
 
@@ -31,20 +26,11 @@ class ScriptedTurn:
     user: str | None = None
 
 
-def describe_speech(speech_ms: int) -> str:
-    seconds = speech_ms / 1000
-    return f"{seconds:.1f} seconds"
-
-
-def placeholder_transcript(speech_ms: int) -> str:
-    """Offline there is no recognizer: the transcript says how much speech was heard."""
-    if speech_ms <= 0:
-        return "(no speech heard)"
-    return f"({speech_ms / 1000:.1f} s of speech)"
-
-
 class ReplyScript:
-    """The assistant's lines, turn by turn. Turns past the end of a script use the default lines."""
+    """The assistant's lines: turns with a ``user`` phrase answer it when heard, the others answer by turn number.
+
+    Anything the script does not cover goes to the practice brain.
+    """
 
     def __init__(self, turns: list[ScriptedTurn] | tuple[ScriptedTurn, ...] = ()) -> None:
         self.turns = tuple(turns)
@@ -78,30 +64,18 @@ class ReplyScript:
         """The scripted turn ``turn`` (1-based), or None past the end of the script."""
         return self.turns[turn - 1] if 0 < turn <= len(self.turns) else None
 
-    def user_transcript(self, turn: int, speech_ms: int) -> str:
+    def reply_for(self, turn: int, heard: str) -> str | None:
+        """The scripted reply: a turn whose ``user`` phrase the words match, else turn ``turn`` if it has none."""
+        matches = [(share_heard(words_of(heard), scripted.user), scripted) for scripted in self.turns if scripted.user]
+        score, best = max(matches, key=lambda match: match[0], default=(0.0, None))
+        if best is not None and score >= MATCH_SHARE:
+            return best.assistant
         scripted = self.scripted(turn)
-        if scripted is not None and scripted.user is not None:
-            return scripted.user
-        return placeholder_transcript(speech_ms)
+        return scripted.assistant if scripted is not None and scripted.user is None else None
 
-    def reply_to_audio(self, turn: int, speech_ms: int) -> str:
-        scripted = self.scripted(turn)
-        if scripted is not None:
-            return scripted.assistant
-        template = DEFAULT_AUDIO_REPLIES[turn - 1] if turn <= len(DEFAULT_AUDIO_REPLIES) else LATER_AUDIO_REPLY
-        return template.format(turn=turn, speech=describe_speech(speech_ms))
 
-    def reply_to_text(self, turn: int, text: str) -> str:
-        scripted = self.scripted(turn)
-        if scripted is not None:
-            return scripted.assistant
-        quoted = " ".join(text.split())
-        if len(quoted) > MAX_QUOTED_CHARS:
-            quoted = quoted[: MAX_QUOTED_CHARS - 1] + "…"
-        return TEXT_REPLY.format(text=quoted)
-
-    def reply_to_tool_output(self, name: str, output: str) -> str:
-        return TOOL_REPLY.format(name=name.replace("_", " "), summary=summarize_output(output))
+def reply_to_tool_output(name: str, output: str) -> str:
+    return TOOL_REPLY.format(name=name.replace("_", " "), summary=summarize_output(output))
 
 
 def summarize_output(output: str) -> str:

@@ -12,7 +12,6 @@ from typing import Any, Protocol
 
 from .ids import IdFactory
 from .pcm import OUTPUT_RATE_FOR_FORMAT, b64encode, encode_output
-from .session_config import voice_name
 from .speech import SpokenText, split_pieces, synthesize
 
 TEXT_WORD_MS = 60
@@ -41,7 +40,8 @@ class ResponsePlan:
 @dataclass
 class ActiveResponse:
     id: str
-    plan: ResponsePlan
+    #: Decided once the words of the user's turn are known, before the first event.
+    plan: ResponsePlan = field(default_factory=lambda: ResponsePlan(("text", "audio")))
     cancelled: asyncio.Event = field(default_factory=asyncio.Event)
     reason: str | None = None
     audio_ms_sent: float = 0.0
@@ -105,6 +105,8 @@ class ResponseStreamer:
         if audio:
             said = await self._stream_audio(response, ids)
             await self._send("response.audio.done", None, **ids)
+            for event_type in self._extras():
+                await self._send(event_type.replace(".delta", ".done"), None, **ids)
             await self._send("response.audio_transcript.done", None, **ids, transcript=said)
         else:
             said = await self._stream_text(response, ids)
@@ -119,10 +121,13 @@ class ResponseStreamer:
         session = self._view.session()
         audio_format = session["output_audio_format"]
         rate = OUTPUT_RATE_FOR_FORMAT[audio_format]
-        spoken = synthesize(response.plan.text, voice_name(session), rate)
+        spoken = await asyncio.to_thread(synthesize, response.plan.text, session.get("voice"), rate)
         self._view.spoken[ids["item_id"]] = spoken
         chunk = rate * self._pacing.chunk_ms // 1000
         pieces = list(spoken.pieces)
+        extras = self._extras()
+        words = list(spoken.words) if "response.audio_timestamp.delta" in extras else []
+        visemes = list(spoken.visemes) if "response.animation_viseme.delta" in extras else []
         said: list[str] = []
         start = self._loop.time() + self._pacing.first_audio_delay_ms / 1000 / self._pacing.speed
         for offset in range(0, len(spoken.samples), chunk):
@@ -132,12 +137,39 @@ class ResponseStreamer:
             while pieces and pieces[0][0] < offset + chunk:
                 said.append(pieces.pop(0)[1])
                 await self._send("response.audio_transcript.delta", due, **ids, delta=said[-1])
+            chunk_end_ms = (offset + chunk) * 1000 / rate
+            while words and words[0].offset_ms < chunk_end_ms:
+                word = words.pop(0)
+                await self._send(
+                    "response.audio_timestamp.delta",
+                    due,
+                    **ids,
+                    audio_offset_ms=word.offset_ms,
+                    audio_duration_ms=word.duration_ms,
+                    text=word.text,
+                    timestamp_type="word",
+                )
+            while visemes and visemes[0][0] < chunk_end_ms:
+                audio_offset_ms, viseme_id = visemes.pop(0)
+                await self._send(
+                    "response.animation_viseme.delta", due, **ids, audio_offset_ms=audio_offset_ms, viseme_id=viseme_id
+                )
             samples = spoken.samples[offset : offset + chunk]
             if response.first_audio_at is None:
                 response.first_audio_at = self._loop.time()
             response.audio_ms_sent += len(samples) * 1000 / rate
             await self._send("response.audio.delta", due, **ids, delta=b64encode(encode_output(samples, audio_format)))
         return "".join(said)
+
+    def _extras(self) -> list[str]:
+        """The delta events the session asked for beside the audio: word timestamps, visemes."""
+        session = self._view.session()
+        extras = []
+        if "word" in (session.get("output_audio_timestamp_types") or []):
+            extras.append("response.audio_timestamp.delta")
+        if "viseme_id" in ((session.get("animation") or {}).get("outputs") or []):
+            extras.append("response.animation_viseme.delta")
+        return extras
 
     async def _stream_text(self, response: ActiveResponse, ids: dict[str, Any]) -> str:
         said: list[str] = []
@@ -152,7 +184,7 @@ class ResponseStreamer:
 
     async def _function_call(self, response: ActiveResponse) -> dict[str, Any]:
         tool = response.plan.tool or {}
-        arguments = json.dumps(response.plan.arguments or {})
+        arguments = json.dumps(response.plan.arguments or {}, separators=(",", ":"))  # compact, as a model writes
         item = {
             "id": self._view.ids.new("item"),
             "object": "realtime.item",

@@ -16,8 +16,10 @@ from aiohttp import web
 
 from .faults import Faults
 from .realtime_session import EventObserver, RealtimeSession, SessionOptions
+from .recognizer import Recognizer, loaded_recognizer
 from .replies import ReplyScript
 from .responses import Pacing
+from .speech import loaded_espeak
 
 log = logging.getLogger("voicelive_lab.mock")
 
@@ -52,6 +54,7 @@ class MockServer:
         max_sessions: int = DEFAULT_MAX_SESSIONS,
         observer: EventObserver | None = None,
         server_barge_in: bool = True,
+        recognizer: Recognizer | None = None,
     ) -> None:
         if not is_loopback_host(host):
             raise ValueError(f"The practice server only listens on loopback addresses (127.0.0.1, ::1), not {host!r}.")
@@ -69,6 +72,8 @@ class MockServer:
         #: False: hearing speech never cancels a reply here, whatever the session says; only a client's
         #: response.cancel does (the checks use this to see the client's own barge-in).
         self.server_barge_in = server_barge_in
+        #: None: the process's own (pocketsphinx where it loads); tests pass a PlaceholderRecognizer to degrade.
+        self.recognizer = recognizer
         self._sessions: set[RealtimeSession] = set()
         self._sessions_started = 0
         self._port: int | None = None
@@ -178,6 +183,9 @@ class MockServer:
             loop.close()
             return
         self._ready.set()
+        if self.recognizer is None:  # load the speech parts now, so the first turn does not wait for them
+            loop.run_in_executor(None, loaded_recognizer)
+        loop.run_in_executor(None, loaded_espeak)
         try:
             loop.run_forever()
         finally:
@@ -246,6 +254,7 @@ class MockServer:
             faults=faults,
             observer=self._observer,
             server_barge_in=self.server_barge_in,
+            recognizer=self.recognizer,
         )
         session = RealtimeSession(ws, options, self._sessions_started, model)
         log.info(

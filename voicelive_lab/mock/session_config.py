@@ -6,6 +6,8 @@ import copy
 import time
 from typing import Any
 
+from .voices import choose_voice, pitch_level, speaking_rate
+
 OPENAI_VOICES = ("alloy", "ash", "ballad", "coral", "echo", "sage", "shimmer", "verse", "marin", "cedar")
 VOICE_TYPES = (
     "azure-standard",
@@ -28,6 +30,16 @@ TURN_DETECTION_TYPES = (
     "semantic_vad",
 )
 TOOL_CHOICES = ("auto", "none", "required")
+TRANSCRIPTION_MODELS = (
+    "azure-speech",
+    "whisper-1",
+    "gpt-4o-transcribe",
+    "gpt-4o-mini-transcribe",
+    "gpt-4o-transcribe-diarize",
+    "mai-transcribe-1",
+)
+TIMESTAMP_TYPES = ("word",)
+ANIMATION_OUTPUTS = ("blendshapes", "viseme_id")
 KNOWN_FIELDS = frozenset(
     {
         "model", "modalities", "animation", "voice", "instructions", "input_audio_sampling_rate",
@@ -93,11 +105,9 @@ def merge_update(current: dict[str, Any], update: Any) -> dict[str, Any]:
     return merged
 
 
-def voice_name(session: dict[str, Any]) -> str:
-    voice = session.get("voice")
-    if isinstance(voice, dict):
-        return str(voice.get("name") or voice.get("type") or "")
-    return str(voice or "")
+def voice_language(session: dict[str, Any]) -> str:
+    """The BCP-47 language the session's voice speaks (``en-us`` for OpenAI voices)."""
+    return choose_voice(session.get("voice")).language
 
 
 def _checked(field: str, value: Any, session: dict[str, Any]) -> Any:
@@ -126,6 +136,39 @@ def _checked(field: str, value: Any, session: dict[str, Any]) -> Any:
         return int(_number(param, value, 1, 4096, integer=True))
     if field == "tools":
         return _checked_tools(value)
+    if field == "input_audio_transcription":
+        return _checked_transcription(value)
+    if field == "output_audio_timestamp_types":
+        if not isinstance(value, list) or any(kind not in TIMESTAMP_TYPES for kind in value):
+            raise InvalidSessionValue(
+                param, f"output_audio_timestamp_types must be a list drawn from {list(TIMESTAMP_TYPES)}."
+            )
+        return value
+    if field == "animation" and value is not None:
+        outputs = value.get("outputs") if isinstance(value, dict) else None
+        if not isinstance(value, dict) or (
+            outputs is not None and (not isinstance(outputs, list) or any(o not in ANIMATION_OUTPUTS for o in outputs))
+        ):
+            raise InvalidSessionValue(
+                param, f"animation must be an object whose outputs are drawn from {list(ANIMATION_OUTPUTS)}."
+            )
+    return value
+
+
+def _checked_transcription(value: Any) -> Any:
+    if value is None:
+        return None
+    param = "session.input_audio_transcription"
+    if not isinstance(value, dict):
+        raise InvalidSessionValue(
+            param, "input_audio_transcription must be an object such as {'model': 'azure-speech'}, or null."
+        )
+    _one_of(f"{param}.model", value.get("model"), TRANSCRIPTION_MODELS)
+    if value.get("language") is not None and not isinstance(value["language"], str):
+        raise InvalidSessionValue(f"{param}.language", "language must be a language code such as 'en-US', or 'en,de'.")
+    phrases = value.get("phrase_list")
+    if phrases is not None and (not isinstance(phrases, list) or not all(isinstance(p, str) for p in phrases)):
+        raise InvalidSessionValue(f"{param}.phrase_list", "phrase_list must be a list of strings.")
     return value
 
 
@@ -153,6 +196,11 @@ def _checked_voice(value: Any) -> Any:
         raise InvalidSessionValue("session.voice.endpoint_id", "An 'azure-custom' voice needs an 'endpoint_id'.")
     if "temperature" in value and value["temperature"] is not None:
         _number("session.voice.temperature", value["temperature"], 0.0, 1.0)
+    for field, parse in (("rate", speaking_rate), ("pitch", pitch_level)):
+        try:
+            parse(value.get(field))
+        except ValueError as error:
+            raise InvalidSessionValue(f"session.voice.{field}", str(error)) from None
     return value
 
 

@@ -1,51 +1,48 @@
-"""A tiny deterministic speech synthesizer: voice-like audio from text, with the time each word starts.
+"""The practice assistant's voice: text in, audio out, with when each word starts and the mouth shapes.
 
-It is not intelligible speech. It is a pitched, formant-shaped, syllable-paced sound with pauses at
-punctuation, so that a learner hears "someone talking" and a level meter or VAD sees speech.
+eSpeak NG speaks when it can be loaded (the wheel's library, else the system's); otherwise a tone voice keeps
+the timing and the levels of speech without the words. Which one is in use is logged once per process.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import json
+import logging
 import re
-import zlib
 from dataclasses import dataclass
-from functools import lru_cache
+from typing import Any
 
 import numpy as np
 
-#: (F1, F2, F3) in Hz, roughly the vowels of English.
-VOWEL_FORMANTS = {
-    "a": (730, 1090, 2440),
-    "e": (530, 1840, 2480),
-    "i": (300, 2250, 3000),
-    "o": (570, 840, 2410),
-    "u": (320, 900, 2240),
-    "y": (400, 1900, 2500),
-}
-VOICED_CONSONANT_FORMANTS = {
-    "m": (260, 1100, 2300),
-    "n": (260, 1400, 2400),
-    "l": (360, 1100, 2500),
-    "r": (420, 1250, 1700),
-    "w": (300, 700, 2200),
-    "j": (300, 2100, 2900),
-}
-PLOSIVES = set("pbtdkgcq")
-FRICATIVES = set("fvszhx")
-PUNCTUATION_PAUSE_MS = {",": 170, ";": 200, ":": 200, ".": 280, "!": 280, "?": 300}
-WORD_GAP_MS = 35
-VOWEL_MS = 95
-CONSONANT_MS = 55
+from .espeak import Espeak, EspeakUnavailable, load_espeak
+from .tone_voice import tone_speech
+from .visemes import visemes_from_phonemes
+from .voices import choose_voice
+
+log = logging.getLogger("voicelive_lab.mock")
+
 PEAK = 0.5
+AUDIBLE = 0.01
+
+
+@dataclass(frozen=True)
+class WordTiming:
+    text: str
+    offset_ms: int
+    duration_ms: int
 
 
 @dataclass(frozen=True)
 class SpokenText:
-    """Audio for ``text`` plus where each piece of the text starts (the pieces join to ``text``)."""
+    """Audio for a text; ``pieces`` (sample where it starts, text) join back to the text exactly."""
 
     samples: np.ndarray
     sample_rate: int
     pieces: tuple[tuple[int, str], ...]
+    words: tuple[WordTiming, ...] = ()
+    visemes: tuple[tuple[int, int], ...] = ()
 
     @property
     def duration_ms(self) -> int:
@@ -54,90 +51,96 @@ class SpokenText:
 
 def split_pieces(text: str) -> list[str]:
     """Words with their following spaces; joining the list gives back ``text`` exactly."""
-    pieces = re.findall(r"\s*\S+\s*", text) or ([text] if text else [])
-    return pieces
+    return re.findall(r"\s*\S+\s*", text) or ([text] if text else [])
 
 
-def base_pitch_hz(voice_name: str) -> float:
-    return 105.0 + zlib.crc32(voice_name.encode()) % 110
+@functools.cache
+def loaded_espeak() -> Espeak | None:
+    """eSpeak NG, loaded once per process; None (said once, in the log) when there is none."""
+    try:
+        espeak = load_espeak()
+    except EspeakUnavailable as error:
+        log.warning("Practice voice: eSpeak NG is not available (%s); replies use a tone voice without words.", error)
+        return None
+    log.info("Practice voice: eSpeak NG from the %s.", espeak.origin)
+    return espeak
 
 
-@lru_cache(maxsize=64)
-def synthesize(text: str, voice_name: str = "", sample_rate: int = 24000) -> SpokenText:
-    """Deterministic audio for ``text``; the same arguments always give the same samples."""
+def describe_voice_engine() -> str:
+    espeak = loaded_espeak()
+    if espeak is None:
+        return "tone voice (no eSpeak NG found: replies have the rhythm of speech but no words)"
+    return f"eSpeak NG from the {espeak.origin} (GPL-3.0)"
+
+
+def synthesize(text: str, voice: Any = None, sample_rate: int = 24000) -> SpokenText:
+    """The same text, voice and rate always give the same audio. ``voice`` is the session's voice field."""
+    return _synthesize(text, json.dumps(voice, sort_keys=True), sample_rate)
+
+
+@functools.lru_cache(maxsize=64)
+def _synthesize(text: str, voice_json: str, sample_rate: int) -> SpokenText:
+    voice = json.loads(voice_json)
     pieces = split_pieces(text)
-    f0_base = base_pitch_hz(voice_name)
-    question = text.rstrip().endswith("?")
-    segments: list[np.ndarray] = []
-    starts: list[tuple[int, str]] = []
+    espeak = loaded_espeak()
+    spoken = _espeak_speech(espeak, text, pieces, voice, sample_rate) if espeak is not None else None
+    if spoken is None:
+        samples, starts = tone_speech(pieces, voice_json, sample_rate)
+        spoken = _finish(samples, sample_rate, starts, pieces, ())
+    spoken.samples.setflags(write=False)
+    return spoken
+
+
+def _espeak_speech(espeak: Espeak, text: str, pieces: list[str], voice: Any, sample_rate: int) -> SpokenText | None:
+    choice = choose_voice(voice)
+    try:
+        output = espeak.speak(text, choice.espeak)
+    except EspeakUnavailable:
+        output = espeak.speak(text, dataclasses.replace(choice.espeak, voice="en-us"))
+    if not len(output.samples):
+        return None
+    samples = resample(output.samples.astype(np.float32) / 32768.0, output.sample_rate, sample_rate)
+    starts_ms = _piece_starts_ms(pieces, output.words)
+    starts = [ms * sample_rate // 1000 for ms in starts_ms]
+    return _finish(samples, sample_rate, starts, pieces, visemes_from_phonemes(output.phonemes))
+
+
+def _piece_starts_ms(pieces: list[str], words: tuple[tuple[int, int, int], ...]) -> list[int]:
+    """When each piece starts: the first word event inside it, else when the piece before it started."""
+    starts: list[int] = []
     position = 0
-    for index, piece in enumerate(pieces):
-        starts.append((position, piece))
-        progress = index / max(len(pieces) - 1, 1)
-        declination = 1.0 + (0.12 if question and progress > 0.8 else -0.15 * progress)
-        word_audio = _word(piece.strip(), f0_base * declination, sample_rate, seed=zlib.crc32(piece.encode()))
-        gap_ms = WORD_GAP_MS + max((PUNCTUATION_PAUSE_MS.get(ch, 0) for ch in piece.strip()[-1:]), default=0)
-        gap = np.zeros(sample_rate * gap_ms // 1000, dtype=np.float32)
-        segments += [word_audio, gap]
-        position += len(word_audio) + len(gap)
-    audio = np.concatenate(segments) if segments else np.zeros(0, dtype=np.float32)
-    peak = float(np.max(np.abs(audio))) if len(audio) else 0.0
+    for piece in pieces:
+        begin = position + len(piece) - len(piece.lstrip())
+        position += len(piece)
+        inside = [ms for offset, _, ms in words if begin <= offset < position]
+        previous = starts[-1] if starts else 0
+        starts.append(max(min(inside), previous) if inside else previous)
+    return starts
+
+
+def _finish(
+    samples: np.ndarray, rate: int, starts: list[int], pieces: list[str], visemes: tuple[tuple[int, int], ...]
+) -> SpokenText:
+    peak = float(np.max(np.abs(samples))) if len(samples) else 0.0
     if peak > 0:
-        audio = (audio * (PEAK / peak)).astype(np.float32)
-    audio.setflags(write=False)
-    return SpokenText(audio, sample_rate, tuple(starts))
+        samples = (samples * (PEAK / peak)).astype(np.float32)
+    audible = np.flatnonzero(np.abs(samples) > AUDIBLE * PEAK)
+    end = int(audible[-1]) + 1 if len(audible) else len(samples)
+    words: list[WordTiming] = []
+    for index, (start, piece) in enumerate(zip(starts, pieces, strict=True)):
+        following = starts[index + 1] if index + 1 < len(starts) else end
+        if any(ch.isalnum() for ch in piece):
+            words.append(WordTiming(piece.strip(), start * 1000 // rate, max(0, following - start) * 1000 // rate))
+    return SpokenText(samples, rate, tuple(zip(starts, pieces, strict=True)), tuple(words), visemes)
 
 
-def _word(word: str, f0: float, rate: int, seed: int) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    letters = [ch for ch in word.lower() if ch.isalnum()]
-    parts: list[np.ndarray] = []
-    for position, letter in enumerate(letters):
-        accent = 1.08 if position < 2 else 1.0
-        if letter in VOWEL_FORMANTS or letter.isdigit():
-            formants = VOWEL_FORMANTS.get(letter, VOWEL_FORMANTS["a"])
-            parts.append(_voiced(formants, f0 * accent, VOWEL_MS, rate, loudness=1.0))
-        elif letter in VOICED_CONSONANT_FORMANTS:
-            parts.append(_voiced(VOICED_CONSONANT_FORMANTS[letter], f0, CONSONANT_MS, rate, loudness=0.45))
-        elif letter in PLOSIVES:
-            closure = np.zeros(rate * 20 // 1000, dtype=np.float32)
-            parts += [closure, _noise(rng, 25, rate, brightness=0.6, loudness=0.35)]
-        elif letter in FRICATIVES:
-            bright = 0.9 if letter in "sxz" else 0.4
-            parts.append(_noise(rng, CONSONANT_MS, rate, brightness=bright, loudness=0.25))
-        else:
-            parts.append(_voiced((400, 1500, 2500), f0, CONSONANT_MS, rate, loudness=0.4))
-    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
-
-
-def _voiced(formants: tuple[int, int, int], f0: float, ms: int, rate: int, loudness: float) -> np.ndarray:
-    """Harmonics of a gently wavering pitch, weighted by three formant resonances."""
-    n = rate * ms // 1000
-    t = np.arange(n) / rate
-    pitch = f0 * (1.0 + 0.02 * np.sin(2 * np.pi * 5.0 * t))
-    phase = 2 * np.pi * np.cumsum(pitch) / rate
-    top = min(4500.0, rate * 0.45)
-    harmonics = np.arange(1, int(top // f0) + 1)
-    weights = np.zeros(len(harmonics))
-    for formant, gain in zip(formants, (1.0, 0.6, 0.3), strict=True):
-        bandwidth = 60.0 + formant * 0.06
-        weights += gain / (1.0 + ((harmonics * f0 - formant) / bandwidth) ** 2)
-    wave = np.sin(np.outer(phase, harmonics)) @ weights
-    return (_envelope(n, rate) * wave * loudness / max(weights.sum(), 1e-9)).astype(np.float32)
-
-
-def _noise(rng: np.random.Generator, ms: int, rate: int, brightness: float, loudness: float) -> np.ndarray:
-    n = rate * ms // 1000
-    white = rng.standard_normal(n + 1)
-    coloured = brightness * np.diff(white) + (1 - brightness) * white[1:]
-    return (_envelope(n, rate) * coloured * loudness * 0.3).astype(np.float32)
-
-
-def _envelope(n: int, rate: int) -> np.ndarray:
-    ramp = min(n // 2, rate * 8 // 1000)
-    envelope = np.ones(n)
-    if ramp:
-        rise = 0.5 - 0.5 * np.cos(np.linspace(0, np.pi, ramp))
-        envelope[:ramp] = rise
-        envelope[-ramp:] = rise[::-1]
-    return envelope
+def resample(samples: np.ndarray, source_rate: int, target_rate: int) -> np.ndarray:
+    """Band-limited resampling of a whole utterance (FFT), float32 out."""
+    if source_rate == target_rate or not len(samples):
+        return samples.astype(np.float32)
+    count = round(len(samples) * target_rate / source_rate)
+    spectrum = np.fft.rfft(samples)
+    kept = np.zeros(count // 2 + 1, dtype=complex)
+    width = min(len(spectrum), len(kept))
+    kept[:width] = spectrum[:width]
+    return (np.fft.irfft(kept, count) * (count / len(samples))).astype(np.float32)

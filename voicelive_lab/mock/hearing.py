@@ -1,0 +1,109 @@
+"""Hearing a user's committed speech: recognition off the event loop, then the transcription events.
+
+The words are always recognized (the practice brain needs them); the transcription events go out when the
+session asks for them, or when the model is a cascaded one that always transcribes, as the service does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from .brain import known_sentences
+from .recognizer import PlaceholderRecognizer, RecognitionHints, Recognizer, loaded_recognizer
+from .replies import ReplyScript
+from .responses import Sender
+from .speech import split_pieces
+from .tools import sentences_for_tools
+
+log = logging.getLogger("voicelive_lab.mock")
+
+
+class Hearing:
+    """One session's ears. ``start`` returns a task whose result is the words heard."""
+
+    def __init__(
+        self,
+        send: Sender,
+        recognizer: Recognizer | None,
+        script: ReplyScript,
+        session: Callable[[], dict[str, Any]],
+    ) -> None:
+        self._send = send
+        self._recognizer = recognizer
+        self._script = script
+        self._session = session
+        self._tasks: set[asyncio.Task[str]] = set()
+        self._warned_language: str | None = None
+
+    def start(self, item: dict[str, Any], audio: np.ndarray, sample_rate: int, turn: int) -> asyncio.Task[str]:
+        task = asyncio.create_task(self._hear(item, audio, sample_rate, turn))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def hints(self) -> RecognitionHints:
+        session = self._session()
+        options = session.get("input_audio_transcription") or {}
+        return RecognitionHints(
+            sentences=known_sentences() + sentences_for_tools(session.get("tools") or []),
+            phrases=tuple(options.get("phrase_list") or ()),
+            language=str(options.get("language") or "en-US"),
+        )
+
+    async def _hear(self, item: dict[str, Any], audio: np.ndarray, sample_rate: int, turn: int) -> str:
+        hints = self.hints()
+        recognizer = self._recognizer or await asyncio.to_thread(loaded_recognizer)
+        scripted = self._script.scripted(turn)
+        try:
+            if isinstance(recognizer, PlaceholderRecognizer) and scripted is not None and scripted.user:
+                words = scripted.user
+            else:
+                words = await asyncio.to_thread(recognizer.transcribe, audio, sample_rate, hints)
+        except Exception as error:
+            log.exception("Practice recognizer failed on item %s", item["id"])
+            if self._transcribes():
+                await self._send(
+                    "conversation.item.input_audio_transcription.failed",
+                    None,
+                    item_id=item["id"],
+                    content_index=0,
+                    error={"type": "server_error", "code": "transcription_failed", "message": str(error)},
+                )
+            return ""
+        if self._transcribes():
+            await self._announce(item, words, hints.language)
+        return words
+
+    async def _announce(self, item: dict[str, Any], words: str, language: str) -> None:
+        if not language.lower().startswith("en") and self._warned_language != language:
+            self._warned_language = language
+            await self._send(
+                "warning",
+                None,
+                warning={
+                    "code": "practice_language_not_supported",
+                    "message": f"The practice recognizer knows US English only; '{language}' speech is written as "
+                    "the English words it sounds closest to.",
+                    "param": "session.input_audio_transcription.language",
+                },
+            )
+        ids = {"item_id": item["id"], "content_index": 0}
+        for piece in split_pieces(words):
+            await self._send("conversation.item.input_audio_transcription.delta", None, **ids, delta=piece)
+        item["content"][0]["transcript"] = words
+        await self._send("conversation.item.input_audio_transcription.completed", None, **ids, transcript=words)
+
+    def _transcribes(self) -> bool:
+        """Cascaded models always transcribe; realtime models only when transcription is configured."""
+        session = self._session()
+        return session.get("input_audio_transcription") is not None or "realtime" not in str(session.get("model"))
