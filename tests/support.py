@@ -126,6 +126,8 @@ def squash(names: list[str]) -> list[str]:
     for name in names:
         if name in ("response.audio.delta", "response.audio_transcript.delta"):
             name = "<audio+transcript deltas>"
+        elif name == "conversation.item.input_audio_transcription.delta":
+            name = "<transcription deltas>"
         if not folded or folded[-1] != name or not name.startswith("<"):
             folded.append(name)
     return folded

@@ -121,7 +121,7 @@ def test_an_instructors_script_drives_the_transcript_and_reply(tmp_path: Path) -
 
         events = run(scenario())
     heard = next(e for e in events if e.type == "conversation.item.input_audio_transcription.completed")
-    assert heard.transcript == "Who built the pyramids?"
+    assert heard.transcript == "Who built the pyramids of Giza?", "the words heard, matched to the script's phrase"
     replies = [e.response.output[0].content[0].transcript for e in events if e.type == "response.done"]
     assert replies == ["Egyptian workers built them.", "Rome was not built in a day."]
 

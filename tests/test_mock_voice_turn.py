@@ -36,6 +36,7 @@ FULL_TURN = [
     "input_audio_buffer.speech_stopped",
     "input_audio_buffer.committed",
     "conversation.item.created",
+    "<transcription deltas>",
     "conversation.item.input_audio_transcription.completed",
     *RESPONSE_WITH_AUDIO,
 ]
@@ -73,8 +74,8 @@ def test_a_spoken_question_gets_a_complete_reply_in_protocol_order(server: MockS
     assert started.item_id == stopped.item_id == by_type["input_audio_buffer.committed"].item_id
 
     transcription = by_type["conversation.item.input_audio_transcription.completed"]
-    spoken_seconds = (expected["speech_end_ms"] - expected["speech_start_ms"]) / 1000
-    assert transcription.transcript == f"({spoken_seconds:.1f} s of speech)"
+    assert transcription.transcript == "Who built the pyramids of Giza?"
+    assert "pharaohs" in by_type["response.audio_transcript.done"].transcript
 
     deltas = [e for e in events if e.type == ServerEventType.RESPONSE_AUDIO_DELTA]
     assert deltas and all(isinstance(e.delta, bytes) and len(e.delta) % 2 == 0 for e in deltas)
@@ -86,7 +87,6 @@ def test_a_spoken_question_gets_a_complete_reply_in_protocol_order(server: MockS
     assert text == by_type["response.audio_transcript.done"].transcript
     assert text == by_type["response.output_item.done"].item.content[0].transcript
     assert text == done.response.output[0].content[0].transcript
-    assert f"{spoken_seconds:.1f} seconds" in text
     assert done.response.usage.output_tokens > 0
 
 

@@ -56,7 +56,8 @@ def test_two_scripted_turns_follow_the_labs_states(server: MockServer) -> None:
         ("user", True, False),
         ("assistant", True, False),
     ]
-    assert summary.transcripts[1].text.startswith("Hello! I heard")
+    assert summary.transcripts[0].text == "Hello can you hear me?"
+    assert summary.transcripts[1].text.startswith("Hello! Yes, I can hear you.")
     assert [t.status for t in summary.turns] == ["completed", "completed"]
     assert all(t.latency_ms is not None and t.latency_ms >= 0 for t in summary.turns)
     assert summary.reply_audio is not None and len(summary.reply_audio) > 24000 * 4

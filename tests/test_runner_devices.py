@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from audio_support import START_HINT, Listener, make_portaudio_see_pulse, rms_db, why_no_virtual_audio
-from support import AUDIO, MANIFEST
+from support import AUDIO
 from test_runner import settings_for
 
 from voicelive_lab.audio import Microphone, Speaker
@@ -43,11 +43,9 @@ def test_a_spoken_question_through_real_devices_gets_an_audible_reply(make_serve
     summary = runner.summary()
     assert summary.error is None
     assert summary.states[:6] == ("starting", "ready", "listening", "processing", "assistant_speaking", "ready")
-    expected = MANIFEST["pyramids.wav"]
-    spoken = (expected["speech_end_ms"] - expected["speech_start_ms"]) / 1000
     user_line = summary.transcripts[0]
     assert user_line.role == "user"
-    assert abs(float(user_line.text.strip("()").split()[0]) - spoken) <= 0.2, user_line.text
+    assert "pyramids" in user_line.text, "the words came through the real devices"
 
     loud = np.abs(heard.astype(np.int32)) > 300
     heard_ms = loud.sum() / 24

@@ -173,6 +173,10 @@ REFLECTION = (
     'I heard: "{words}". I\'m the offline practice server and know only a few topics; connect to Azure '
     "for a real model."
 )
+NO_RECOGNIZER = (
+    "I heard {seconds:.1f} seconds of speech, but the practice server has no speech recognizer here "
+    "(pocketsphinx did not load), so I cannot tell the words. Typed messages still work."
+)
 NOTHING_HEARD = "I heard you speak, but I could not make out the words. Could you say it again, a little slower?"
 #: Fixed phrases for a reply language other than English (the practice brain only thinks in English).
 OTHER_LANGUAGES = {

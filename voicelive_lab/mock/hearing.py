@@ -9,18 +9,29 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from .brain import known_sentences
-from .recognizer import PlaceholderRecognizer, RecognitionHints, Recognizer, loaded_recognizer
+from .recognizer import PlaceholderRecognizer, RecognitionHints, Recognizer, loaded_recognizer, placeholder_transcript
 from .replies import ReplyScript
 from .responses import Sender
 from .speech import split_pieces
 from .tools import sentences_for_tools
 
 log = logging.getLogger("voicelive_lab.mock")
+
+
+@dataclass
+class UserTurn:
+    number: int
+    text: str = ""
+    speech_ms: int = 0
+    spoken: bool = False
+    #: For speech: the recognition under way; ``text`` holds the words once it is done.
+    heard: asyncio.Task[str] | None = None
 
 
 class Hearing:
@@ -39,8 +50,10 @@ class Hearing:
         self._session = session
         self._tasks: set[asyncio.Task[str]] = set()
         self._warned_language: str | None = None
+        #: False once the recognizer turned out to be the placeholder: the words of speech are unknown.
+        self.hears_words = True
 
-    def start(self, item: dict[str, Any], audio: np.ndarray, sample_rate: int, turn: int) -> asyncio.Task[str]:
+    def start(self, item: dict[str, Any], audio: np.ndarray, sample_rate: int, turn: UserTurn) -> asyncio.Task[str]:
         task = asyncio.create_task(self._hear(item, audio, sample_rate, turn))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -60,13 +73,23 @@ class Hearing:
             language=str(options.get("language") or "en-US"),
         )
 
-    async def _hear(self, item: dict[str, Any], audio: np.ndarray, sample_rate: int, turn: int) -> str:
+    async def _hear(self, item: dict[str, Any], audio: np.ndarray, sample_rate: int, turn: UserTurn) -> str:
         hints = self.hints()
         recognizer = self._recognizer or await asyncio.to_thread(loaded_recognizer)
-        scripted = self._script.scripted(turn)
+        if isinstance(recognizer, PlaceholderRecognizer) and self.hears_words:
+            self.hears_words = False
+            await self._warn(
+                "practice_recognizer_unavailable",
+                "The practice server has no speech recognizer here (pocketsphinx did not load), so transcripts "
+                "give the length of the speech, not its words.",
+                None,
+            )
+        scripted = self._script.scripted(turn.number)
         try:
-            if isinstance(recognizer, PlaceholderRecognizer) and scripted is not None and scripted.user:
-                words = scripted.user
+            if isinstance(recognizer, PlaceholderRecognizer):  # what VAD measured, not the padded audio
+                words = (
+                    scripted.user if scripted is not None and scripted.user else placeholder_transcript(turn.speech_ms)
+                )
             else:
                 words = await asyncio.to_thread(recognizer.transcribe, audio, sample_rate, hints)
         except Exception as error:
@@ -87,21 +110,20 @@ class Hearing:
     async def _announce(self, item: dict[str, Any], words: str, language: str) -> None:
         if not language.lower().startswith("en") and self._warned_language != language:
             self._warned_language = language
-            await self._send(
-                "warning",
-                None,
-                warning={
-                    "code": "practice_language_not_supported",
-                    "message": f"The practice recognizer knows US English only; '{language}' speech is written as "
-                    "the English words it sounds closest to.",
-                    "param": "session.input_audio_transcription.language",
-                },
+            await self._warn(
+                "practice_language_not_supported",
+                f"The practice recognizer knows US English only; '{language}' speech is written as the English "
+                "words it sounds closest to.",
+                "session.input_audio_transcription.language",
             )
         ids = {"item_id": item["id"], "content_index": 0}
         for piece in split_pieces(words):
             await self._send("conversation.item.input_audio_transcription.delta", None, **ids, delta=piece)
         item["content"][0]["transcript"] = words
         await self._send("conversation.item.input_audio_transcription.completed", None, **ids, transcript=words)
+
+    async def _warn(self, code: str, message: str, param: str | None) -> None:
+        await self._send("warning", None, warning={"code": code, "message": message, "param": param})
 
     def _transcribes(self) -> bool:
         """Cascaded models always transcribe; realtime models only when transcription is configured."""

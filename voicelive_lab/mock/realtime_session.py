@@ -14,9 +14,9 @@ from typing import Any
 import numpy as np
 from aiohttp import WSMsgType, web
 
-from .brain import reply_to
+from .brain import NO_RECOGNIZER, reply_to
 from .faults import Faults
-from .hearing import Hearing
+from .hearing import Hearing, UserTurn
 from .ids import IdFactory
 from .pcm import bytes_per_ms, decode_input
 from .recognizer import Recognizer
@@ -73,16 +73,6 @@ class SessionOptions:
     server_barge_in: bool = True
     #: None: the process's recognizer (pocketsphinx, else a placeholder), loaded on first use.
     recognizer: Recognizer | None = None
-
-
-@dataclass
-class UserTurn:
-    number: int
-    text: str = ""
-    speech_ms: int = 0
-    spoken: bool = False
-    #: For speech: the recognition under way; ``text`` holds the words once it is done.
-    heard: asyncio.Task[str] | None = None
 
 
 class RealtimeSession:
@@ -358,7 +348,7 @@ class RealtimeSession:
         self._user_turns[item_id] = turn
         await self._send("input_audio_buffer.committed", None, previous_item_id=previous, item_id=item_id)
         await self._send("conversation.item.created", None, previous_item_id=previous, item=item)
-        turn.heard = self._hearing.start(item, audio, rate, number)
+        turn.heard = self._hearing.start(item, audio, rate, turn)
 
     async def _on_clear(self, event: dict[str, Any]) -> None:
         self._reset_input_buffer()
@@ -405,7 +395,7 @@ class RealtimeSession:
             self._user_turns[item["id"]] = turn
         await self._send("conversation.item.created", None, previous_item_id=actual_previous, item=item)
         if turn is not None and turn.spoken:
-            turn.heard = self._hearing.start(item, decode_input(audio, "pcm16"), 24000, turn.number)
+            turn.heard = self._hearing.start(item, decode_input(audio, "pcm16"), 24000, turn)
 
     def _checked_item(self, item: dict[str, Any]) -> tuple[UserTurn | None, bytes]:
         """Checks a client item; returns the user turn it starts (if it is a user message) and its audio."""
@@ -530,8 +520,9 @@ class RealtimeSession:
         if scripted is not None:
             return ResponsePlan(modalities, scripted)
         instructions = str(params.get("instructions") or self.session.get("instructions") or "")
-        heard = turn.text if turn.text or not turn.spoken else ""
-        return ResponsePlan(modalities, reply_to(heard, instructions, voice_language(self.session)))
+        if turn.spoken and not self._hearing.hears_words:
+            return ResponsePlan(modalities, NO_RECOGNIZER.format(seconds=turn.speech_ms / 1000))
+        return ResponsePlan(modalities, reply_to(turn.text, instructions, voice_language(self.session)))
 
     async def _start_response(self, params: dict[str, Any]) -> None:
         if self._response is not None:

@@ -28,14 +28,18 @@ from .speech import resample
 log = logging.getLogger("voicelive_lab.mock")
 
 DECODER_RATE = 16000
-#: A phrase in ``phrase_list`` counts as this many sentences of the practice corpus.
-PHRASE_WEIGHT = 8
+#: A phrase in ``phrase_list`` is taught in these sentences, each counting as this many corpus sentences.
+PHRASE_CARRIERS = ("{}", "Tell me about {}.", "Who was {}?", "What is {}?", "Where is {}?", "I want to go to {}.")
+PHRASE_WEIGHT = 4
 CACHED_MODELS = 8
+#: Shorter audio holds no word (and pocketsphinx refuses a too-short utterance).
+MIN_AUDIO_MS = 100
 #: Gaussians scored per frame: 32 (default 4) hears synthetic and accented voices far better, ~2x slower.
 TOP_GAUSSIANS = 32
 WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
 QUESTION_WORDS = frozenset(
-    "what who whom whose when where why how which can could would will is are do does did should may shall".split()
+    "what who whom whose when where why how which can could would will is are do does did should may shall "
+    "what's who's where's how's".split()
 )
 
 
@@ -89,15 +93,19 @@ class PocketsphinxRecognizer:
 
     def transcribe(self, samples: np.ndarray, sample_rate: int, hints: RecognitionHints) -> str:
         audio = resample(np.asarray(samples, dtype=np.float32), sample_rate, DECODER_RATE)
+        if len(audio) < DECODER_RATE * MIN_AUDIO_MS // 1000:
+            return ""
         pcm = (np.clip(audio, -1.0, 1.0) * 32767).astype("<i2").tobytes()
         with self._lock:
             self._decoder.activate_search(self._search_for(hints))
             self._decoder.start_utt()
-            self._decoder.process_raw(pcm, full_utt=True)
-            self._decoder.end_utt()
+            try:
+                self._decoder.process_raw(pcm, full_utt=True)
+            finally:  # an open utterance would refuse every later search change
+                self._decoder.end_utt()
             hypothesis = self._decoder.hyp()
         words = [w for w in (hypothesis.hypstr.split() if hypothesis else []) if not w.startswith("<")]
-        return written_form(words, casing_of([*hints.sentences, *hints.phrases]))
+        return written_form(words, casing_of(hints.sentences, hints.phrases))
 
     def _search_for(self, hints: RecognitionHints) -> str:
         key = (hints.sentences, hints.phrases)
@@ -106,7 +114,8 @@ class PocketsphinxRecognizer:
             return self._models[key]
         name = f"practice{next(self._names)}"
         sentences = [(words, 1) for words in self._known_words(hints.sentences)]
-        sentences += [(words, PHRASE_WEIGHT) for words in self._known_words(hints.phrases)]
+        carried = [carrier.format(phrase) for phrase in hints.phrases for carrier in PHRASE_CARRIERS]
+        sentences += [(words, PHRASE_WEIGHT) for words in self._known_words(carried)]
         from pocketsphinx import NGramModel
 
         handle, path = tempfile.mkstemp(suffix=".arpa")
@@ -140,12 +149,13 @@ def _log_unknown(word: str) -> None:
     log.info("Practice recognizer: '%s' is not in its dictionary, so it cannot be heard.", word)
 
 
-def casing_of(sentences: Iterable[str]) -> dict[str, str]:
-    """How the corpus writes each word that is not all lower case: ``seattle`` → ``Seattle``."""
+def casing_of(sentences: Iterable[str], phrases: Iterable[str] = ()) -> dict[str, str]:
+    """How the hints write each word that is not all lower case (``seattle`` → ``Seattle``); a sentence's first
+    word says nothing, a phrase's does (``Ada Lovelace``)."""
     casing: dict[str, str] = {}
-    for sentence in sentences:
-        for index, word in enumerate(re.findall(r"[A-Za-z0-9]+(?:'[A-Za-z]+)?", sentence)):
-            if index and word.lower() != word:
+    for text, first in [*((sentence, 1) for sentence in sentences), *((phrase, 0) for phrase in phrases)]:
+        for word in re.findall(r"[A-Za-z0-9]+(?:'[A-Za-z]+)?", text)[first:]:
+            if word.lower() != word:
                 casing.setdefault(word.lower(), word)
     return casing
 
