@@ -388,7 +388,7 @@ def test_lesson_04_runs_top_to_bottom_in_jupyterlab(lab: Lab, tmp_path: Path) ->
         sync_api.expect(panels).to_have_count(2)
         scripted = panels.nth(1)
         sync_api.expect(scripted.locator(".vl-badge")).to_contain_text("stopped")
-        sync_api.expect(scripted.locator(".vl-transcript")).to_contain_text("Assistant: Hello! I heard")
+        sync_api.expect(scripted.locator(".vl-transcript")).to_contain_text("Assistant: Hello! Yes, I can hear you")
         sync_api.expect(scripted.locator(".vl-latency")).to_contain_text("turn 2: first audio after")
         sync_api.expect(page.get_by_text("Turns: 2 (completed, completed)")).to_have_count(1)
         sync_api.expect(page.locator(".jp-RenderedImage img")).to_have_count(3)

@@ -18,6 +18,7 @@ STOPWORDS = frozenset(
 )
 SHORT_WORDS = ("short", "brief", "concise", "one sentence")
 MATCH_SHARE = 0.6
+SHORT_REPLY_CHARS = 20
 
 
 @dataclass(frozen=True)
@@ -120,7 +121,7 @@ TOPICS: tuple[Topic, ...] = (
     Topic(
         "weather_without_tool",
         (*(f"What is the weather in {city} today?" for city in CITIES), "What's the weather like?"),
-        "I have no weather tool in this session. Add a get_weather function tool and I will call it.",
+        "I have no weather tool in this session; add a get_weather function tool and I will call it.",
         needs=("weather",),
     ),
     Topic(
@@ -132,7 +133,7 @@ TOPICS: tuple[Topic, ...] = (
     Topic(
         "joke",
         ("Tell me a joke.", "Do you know a joke?"),
-        "Why did the Roman Empire fall? Because it had too many Caesar salads. Sorry.",
+        "My favourite Roman dish is, of course, the Caesar salad.",
         needs=("joke",),
     ),
     Topic(
@@ -254,5 +255,11 @@ def wants_short(instructions: str) -> bool:
 
 
 def first_sentence(text: str) -> str:
-    match = re.match(r"(.+?[.!?])(\s|$)", text)
-    return match.group(1) if match else text
+    """The opening sentence, or two when the first is a mere "Hello!"."""
+    sentences = re.findall(r".+?[.!?](?=\s|$)", text)
+    short = ""
+    for sentence in sentences:
+        short += sentence
+        if len(short.strip()) >= SHORT_REPLY_CHARS:
+            return short.strip()
+    return text

@@ -15,10 +15,17 @@ from typing import Any
 import numpy as np
 
 from .brain import known_sentences
-from .recognizer import PlaceholderRecognizer, RecognitionHints, Recognizer, loaded_recognizer, placeholder_transcript
+from .recognizer import (
+    DECODER_RATE,
+    PlaceholderRecognizer,
+    RecognitionHints,
+    Recognizer,
+    loaded_recognizer,
+    placeholder_transcript,
+)
 from .replies import ReplyScript
 from .responses import Sender
-from .speech import split_pieces
+from .speech import split_pieces, synthesize
 from .tools import sentences_for_tools
 
 log = logging.getLogger("voicelive_lab.mock")
@@ -32,6 +39,15 @@ class UserTurn:
     spoken: bool = False
     #: For speech: the recognition under way; ``text`` holds the words once it is done.
     heard: asyncio.Task[str] | None = None
+
+
+def warm_up(recognizer: Recognizer | None) -> None:
+    """Load the recognizer and the voice, and build the practice language model, before anyone speaks."""
+    recognizer = recognizer or loaded_recognizer()
+    recognizer.transcribe(
+        np.zeros(DECODER_RATE // 2, dtype=np.float32), DECODER_RATE, RecognitionHints(known_sentences())
+    )
+    synthesize("Hello.")
 
 
 class Hearing:

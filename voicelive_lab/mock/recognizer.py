@@ -2,8 +2,11 @@
 
 pocketsphinx (BSD) carries its US English acoustic model and dictionary in its wheel. The practice recognizer
 decodes against a small language model built from what the practice agent expects to hear (its topics, the
-session's tools) plus the session's ``phrase_list``: the service's own way to bias recognition. One decoder is
-loaded per process; sessions take turns on it, off the event loop.
+session's tools) plus the session's ``phrase_list``: the service's own way to bias recognition.
+
+pocketsphinx holds the GIL while it decodes, which would stall every other thread of a notebook kernel (the
+learner's own event loop among them). So it runs in one child process (``recognizer_worker``), loaded once;
+sessions take turns on it.
 """
 
 from __future__ import annotations
@@ -12,13 +15,17 @@ import functools
 import itertools
 import logging
 import os
+import pickle
+import queue
 import re
+import subprocess
+import sys
 import tempfile
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -34,6 +41,8 @@ PHRASE_WEIGHT = 4
 CACHED_MODELS = 8
 #: Shorter audio holds no word (and pocketsphinx refuses a too-short utterance).
 MIN_AUDIO_MS = 100
+#: Longest wait for one answer from the recognizer process (its first answer includes loading the model).
+WORKER_TIMEOUT_S = 60.0
 #: Gaussians scored per frame: 32 (default 4) hears synthetic and accented voices far better, ~2x slower.
 TOP_GAUSSIANS = 32
 WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
@@ -170,12 +179,75 @@ def written_form(words: list[str], casing: dict[str, str]) -> str:
     return " ".join(written) + ("?" if asks else ".")
 
 
+class RecognizerUnavailable(RuntimeError):
+    """The recognizer process could not start, or stopped answering; the message says why."""
+
+
+class RecognizerProcess:
+    """A :class:`PocketsphinxRecognizer` in a child process, started again if it dies or hangs."""
+
+    name = PocketsphinxRecognizer.name
+
+    def __init__(self, timeout_s: float = WORKER_TIMEOUT_S) -> None:
+        self._timeout_s = timeout_s
+        self._lock = threading.Lock()
+        self._process: subprocess.Popen[bytes] | None = None
+        self._answers: queue.Queue[Any] = queue.Queue()
+        self._start()
+
+    def transcribe(self, samples: np.ndarray, sample_rate: int, hints: RecognitionHints) -> str:
+        with self._lock:
+            if self._process is None or self._process.poll() is not None:
+                self._start()
+            answer = self._ask(("transcribe", np.asarray(samples, dtype=np.float32), sample_rate, hints))
+        return str(answer)
+
+    def close(self) -> None:
+        if self._process is not None and self._process.poll() is None:
+            self._process.kill()
+            self._process.wait()
+
+    def _start(self) -> None:
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "voicelive_lab.mock.recognizer_worker"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+        )
+        self._answers = queue.Queue()
+        threading.Thread(target=self._read_answers, args=(self._process, self._answers), daemon=True).start()
+        self._ask(("ready",))
+
+    def _ask(self, request: tuple[Any, ...]) -> Any:
+        assert self._process is not None and self._process.stdin is not None
+        try:
+            pickle.dump(request, self._process.stdin)
+            self._process.stdin.flush()
+            kind, value = self._answers.get(timeout=self._timeout_s)
+        except (OSError, queue.Empty):
+            self.close()
+            message = f"the recognizer process stopped answering (within {self._timeout_s:.0f} s)"
+            raise RecognizerUnavailable(message) from None
+        if kind != "ok":
+            raise RecognizerUnavailable(str(value))
+        return value
+
+    @staticmethod
+    def _read_answers(process: subprocess.Popen[bytes], answers: queue.Queue[Any]) -> None:
+        assert process.stdout is not None
+        while True:
+            try:
+                answers.put(pickle.load(process.stdout))
+            except (EOFError, OSError, pickle.UnpicklingError):
+                answers.put(("error", f"the recognizer process ended (exit code {process.wait()})"))
+                return
+
+
 @functools.cache
 def loaded_recognizer() -> Recognizer:
     """The process's recognizer, loaded once: pocketsphinx, else the placeholder (said once, in the log)."""
     try:
-        recognizer: Recognizer = PocketsphinxRecognizer()
-    except Exception as error:  # ImportError, or a model that fails to load: never a crashed session
+        recognizer: Recognizer = RecognizerProcess()
+    except Exception as error:  # no pocketsphinx, or a model that fails to load: never a crashed session
         log.warning("Practice recognizer: pocketsphinx could not load (%s); transcripts give speech lengths.", error)
         return PlaceholderRecognizer()
     log.info("Practice recognizer: %s.", recognizer.name)

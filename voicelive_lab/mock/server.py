@@ -15,11 +15,11 @@ from typing import Any
 from aiohttp import web
 
 from .faults import Faults
+from .hearing import warm_up
 from .realtime_session import EventObserver, RealtimeSession, SessionOptions
-from .recognizer import Recognizer, loaded_recognizer
+from .recognizer import Recognizer
 from .replies import ReplyScript
 from .responses import Pacing
-from .speech import loaded_espeak
 
 log = logging.getLogger("voicelive_lab.mock")
 
@@ -183,9 +183,7 @@ class MockServer:
             loop.close()
             return
         self._ready.set()
-        if self.recognizer is None:  # load the speech parts now, so the first turn does not wait for them
-            loop.run_in_executor(None, loaded_recognizer)
-        loop.run_in_executor(None, loaded_espeak)
+        loop.run_in_executor(None, warm_up, self.recognizer)  # so the first turn does not wait for the models
         try:
             loop.run_forever()
         finally:
