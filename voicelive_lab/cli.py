@@ -104,6 +104,10 @@ def run_doctor() -> int:
     from .audio import audio_status
 
     print(audio_status().describe())
+    print()
+    from .mock.hearing import describe_speech_parts
+
+    print(describe_speech_parts())
     return 0
 
 

@@ -25,7 +25,7 @@ from .recognizer import (
 )
 from .replies import ReplyScript
 from .responses import Sender
-from .speech import split_pieces, synthesize
+from .speech import describe_voice_engine, split_pieces, synthesize
 from .tools import sentences_for_tools
 
 log = logging.getLogger("voicelive_lab.mock")
@@ -48,6 +48,11 @@ def warm_up(recognizer: Recognizer | None) -> None:
         np.zeros(DECODER_RATE // 2, dtype=np.float32), DECODER_RATE, RecognitionHints(known_sentences())
     )
     synthesize("Hello.")
+
+
+def describe_speech_parts() -> str:
+    """Which recognizer and voice the practice server uses on this machine (loads them if need be)."""
+    return f"Practice recognizer: {loaded_recognizer().name}\nPractice voice: {describe_voice_engine()}"
 
 
 class Hearing:

@@ -93,7 +93,13 @@ class PocketsphinxRecognizer:
         from pocketsphinx import Config, Decoder
 
         self._config = Config(
-            lm=None, samprate=DECODER_RATE, cmn="batch", remove_noise=False, topn=TOP_GAUSSIANS, loglevel="FATAL"
+            lm=None,
+            samprate=DECODER_RATE,
+            cmn="batch",  # normalise over the whole utterance: the same audio always gives the same words
+            remove_noise=False,
+            topn=TOP_GAUSSIANS,
+            fwdflat=False,  # the second pass gains little on a small vocabulary and doubles the time
+            loglevel="FATAL",
         )
         self._decoder = Decoder(self._config)
         self._lock = threading.Lock()
@@ -242,9 +248,17 @@ class RecognizerProcess:
                 return
 
 
-@functools.cache
+_loading = threading.Lock()
+
+
 def loaded_recognizer() -> Recognizer:
     """The process's recognizer, loaded once: pocketsphinx, else the placeholder (said once, in the log)."""
+    with _loading:  # the server's warm-up and a first session may ask at the same moment
+        return _load_recognizer()
+
+
+@functools.cache
+def _load_recognizer() -> Recognizer:
     try:
         recognizer: Recognizer = RecognizerProcess()
     except Exception as error:  # no pocketsphinx, or a model that fails to load: never a crashed session

@@ -11,6 +11,7 @@ import functools
 import json
 import logging
 import re
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,9 +55,17 @@ def split_pieces(text: str) -> list[str]:
     return re.findall(r"\s*\S+\s*", text) or ([text] if text else [])
 
 
-@functools.cache
+_loading = threading.Lock()
+
+
 def loaded_espeak() -> Espeak | None:
     """eSpeak NG, loaded once per process; None (said once, in the log) when there is none."""
+    with _loading:
+        return _load_espeak()
+
+
+@functools.cache
+def _load_espeak() -> Espeak | None:
     try:
         espeak = load_espeak()
     except EspeakUnavailable as error:
