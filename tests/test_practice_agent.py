@@ -26,8 +26,9 @@ from support import MANIFEST, append, collect, is_type, run, session, silence, s
 from voicelive_lab.mock import MockServer
 from voicelive_lab.mock.brain import known_sentences, words_of
 from voicelive_lab.mock.espeak import EspeakSettings
+from voicelive_lab.mock.pcm import resample
 from voicelive_lab.mock.recognizer import PlaceholderRecognizer, RecognitionHints, loaded_recognizer
-from voicelive_lab.mock.speech import loaded_espeak, resample
+from voicelive_lab.mock.speech import loaded_espeak
 
 pytestmark = pytest.mark.skipif(loaded_espeak() is None, reason="eSpeak NG is needed to speak the test questions")
 

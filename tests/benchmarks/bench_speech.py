@@ -26,7 +26,8 @@ from support import append, session, silence
 
 from voicelive_lab.mock import MockServer
 from voicelive_lab.mock.espeak import EspeakSettings
-from voicelive_lab.mock.speech import _load_espeak, loaded_espeak, resample
+from voicelive_lab.mock.pcm import resample
+from voicelive_lab.mock.speech import _load_espeak, loaded_espeak
 
 QUESTIONS = (
     "Who built the pyramids of Giza?",

@@ -81,3 +81,15 @@ def _float_to_alaw(samples: np.ndarray) -> np.ndarray:
     exponent = np.where(magnitude >= 32, np.floor(np.log2(np.maximum(magnitude, 1))).astype(np.int32) - 4, 0)
     mantissa = np.where(exponent == 0, magnitude >> 1, magnitude >> exponent) & 0x0F
     return ((sign | (exponent << 4) | mantissa) ^ 0x55).astype(np.uint8)
+
+
+def resample(samples: np.ndarray, source_rate: int, target_rate: int) -> np.ndarray:
+    """Band-limited resampling of a whole utterance (FFT), float32 out."""
+    if source_rate == target_rate or not len(samples):
+        return samples.astype(np.float32)
+    count = round(len(samples) * target_rate / source_rate)
+    spectrum = np.fft.rfft(samples)
+    kept = np.zeros(count // 2 + 1, dtype=complex)
+    width = min(len(spectrum), len(kept))
+    kept[:width] = spectrum[:width]
+    return (np.fft.irfft(kept, count) * (count / len(samples))).astype(np.float32)

@@ -7,6 +7,7 @@ import base64
 import binascii
 import json
 import logging
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -97,7 +98,7 @@ class RealtimeSession:
         self._buffer_ms = 0.0
         self._speech_item_id: str | None = None
         self._speech_start_ms = 0
-        self._buffer: list[np.ndarray] = []
+        self._buffer: deque[np.ndarray] = deque()
         self._buffer_start_ms = 0.0
         self._vad = self._new_vad()
         self._hearing = Hearing(self._send, options.recognizer, options.script, lambda: self.session)
@@ -264,7 +265,7 @@ class RealtimeSession:
 
     def _reset_input_buffer(self) -> None:
         self._buffer_ms = 0.0
-        self._buffer = []
+        self._buffer = deque()
         self._buffer_start_ms = self._input_ms
         self._speech_item_id = None
         self._vad = self._new_vad()
@@ -290,7 +291,7 @@ class RealtimeSession:
         self._buffer_ms += ms
         self._buffer.append(samples)
         while self._buffer_ms > MAX_BUFFER_MS and len(self._buffer) > 1:
-            dropped = self._buffer.pop(0)
+            dropped = self._buffer.popleft()
             self._buffer_start_ms += len(dropped) * 1000 / self._input_rate()
             self._buffer_ms -= len(dropped) * 1000 / self._input_rate()
         events = self._vad.feed(samples)
@@ -536,8 +537,6 @@ class RealtimeSession:
         try:
             response.plan = await self._plan(params)
             await self._streamer.run(response)
-        except asyncio.CancelledError:
-            raise
         except Exception:
             log.exception("session %s: response %s failed", self.id, response.id)
         finally:

@@ -30,7 +30,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from .language_model import build_arpa
-from .speech import resample
+from .pcm import resample
 
 log = logging.getLogger("voicelive_lab.mock")
 

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from .espeak import Espeak, EspeakUnavailable, load_espeak
+from .pcm import resample
 from .tone_voice import tone_speech
 from .visemes import visemes_from_phonemes
 from .voices import choose_voice
@@ -141,15 +142,3 @@ def _finish(
         if any(ch.isalnum() for ch in piece):
             words.append(WordTiming(piece.strip(), start * 1000 // rate, max(0, following - start) * 1000 // rate))
     return SpokenText(samples, rate, tuple(zip(starts, pieces, strict=True)), tuple(words), visemes)
-
-
-def resample(samples: np.ndarray, source_rate: int, target_rate: int) -> np.ndarray:
-    """Band-limited resampling of a whole utterance (FFT), float32 out."""
-    if source_rate == target_rate or not len(samples):
-        return samples.astype(np.float32)
-    count = round(len(samples) * target_rate / source_rate)
-    spectrum = np.fft.rfft(samples)
-    kept = np.zeros(count // 2 + 1, dtype=complex)
-    width = min(len(spectrum), len(kept))
-    kept[:width] = spectrum[:width]
-    return (np.fft.irfft(kept, count) * (count / len(samples))).astype(np.float32)
