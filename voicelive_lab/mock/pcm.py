@@ -21,6 +21,11 @@ def b64encode(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
+def input_rate(audio_format: str, sampling_rate: int) -> int:
+    """The sample rate of client audio: G.711 is always 8 kHz, PCM16 runs at the session's rate."""
+    return 8000 if audio_format.startswith("g711") else sampling_rate
+
+
 def bytes_per_ms(audio_format: str, sampling_rate: int) -> float:
     if audio_format.startswith("g711"):
         return 8.0

@@ -7,7 +7,6 @@ import base64
 import binascii
 import json
 import logging
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,26 +15,21 @@ import numpy as np
 from aiohttp import WSMsgType, web
 
 from .brain import NO_RECOGNIZER, reply_to
+from .conversation import Conversation, ItemNotFound
 from .faults import Faults
 from .hearing import Hearing, UserTurn
 from .ids import IdFactory
+from .input_audio import InputAudio
 from .pcm import bytes_per_ms, decode_input
 from .recognizer import Recognizer
 from .replies import ReplyScript, reply_to_tool_output
 from .responses import ActiveResponse, ConversationView, Pacing, ResponsePlan, ResponseStreamer
 from .session_config import InvalidSessionValue, default_session, merge_update, voice_language
-from .speech import SpokenText
 from .tools import arguments_for, choose_tool
-from .vad import EnergyVad, VadSettings
 
 log = logging.getLogger("voicelive_lab.mock")
 
 MIN_COMMIT_MS = 100
-#: The input audio buffer keeps at most this much audio for the recognizer (older audio is dropped).
-MAX_BUFFER_MS = 60_000
-#: A long session keeps the latest items only: the conversation, and the reply audio needed for truncation.
-MAX_ITEMS = 1000
-MAX_SPOKEN_ITEMS = 32
 GREETING = "Hello! I am the practice assistant. Say something, or type a message, and I will answer."
 UNSUPPORTED_EVENTS = frozenset(
     {
@@ -79,32 +73,32 @@ class SessionOptions:
 class RealtimeSession:
     """Speaks the Voice Live protocol with one client until either side closes."""
 
-    def __init__(self, ws: web.WebSocketResponse, options: SessionOptions, session_number: int, model: str) -> None:
+    def __init__(
+        self,
+        ws: web.WebSocketResponse,
+        options: SessionOptions,
+        session_number: int,
+        model: str,
+        agent: dict[str, Any] | None = None,
+    ) -> None:
         self._ws = ws
         self._options = options
         self._faults = options.faults
         self._ids = IdFactory(options.seed, session_number)
-        self.session = default_session(self._ids.new("sess"), model)
-        self._items: dict[str, dict[str, Any]] = {}
-        self._user_turns: dict[str, UserTurn] = {}
-        self._user_turn_count = 0
-        self._spoken: dict[str, SpokenText] = {}
+        self.session = default_session(self._ids.new("sess"), model, agent)
+        self._conversation = Conversation()
         self._send_lock = asyncio.Lock()
         self._closing = False
         self._silent = False
         self._events_sent = 0
         self._audio_deltas_sent = 0
-        self._input_ms = 0.0
-        self._buffer_ms = 0.0
-        self._speech_item_id: str | None = None
-        self._speech_start_ms = 0
-        self._buffer: deque[np.ndarray] = deque()
-        self._buffer_start_ms = 0.0
-        self._vad = self._new_vad()
+        self._input = InputAudio(lambda: self.session)
         self._hearing = Hearing(self._send, options.recognizer, options.script, lambda: self.session)
         self._response: ActiveResponse | None = None
         self._queued_params: dict[str, Any] | None = None
-        view = ConversationView(self._ids, lambda: self.session, self._add_item, lambda: self._closing, self._spoken)
+        view = ConversationView(
+            self._ids, lambda: self.session, self._conversation.add, lambda: self._closing, self._conversation.spoken
+        )
         self._streamer = ResponseStreamer(self._send, view, options.pacing)
 
     @property
@@ -217,6 +211,8 @@ class RealtimeSession:
             await self._send_error(str(error), error.code, error.param, client_event_id)
         except ClientEventError as error:
             await self._send_error(str(error), error.code, error.param, client_event_id)
+        except ItemNotFound as error:
+            await self._send_error(str(error), "item_not_found", error.param, client_event_id)
 
     def _handlers(self) -> dict[str, Callable[[dict[str, Any]], Any]]:
         return {
@@ -243,40 +239,10 @@ class RealtimeSession:
         )
         self.session = merged
         if audio_changed:
-            self._reset_input_buffer()
+            self._input.reset()
         await self._send("session.updated", None, session=self.session)
 
     # ----------------------------------------------------------------- input audio
-
-    def _new_vad(self) -> EnergyVad:
-        detection = self.session.get("turn_detection") or {}
-        settings = VadSettings(
-            threshold=float(detection.get("threshold", 0.5)),
-            prefix_padding_ms=int(detection.get("prefix_padding_ms", 300)),
-            silence_duration_ms=int(detection.get("silence_duration_ms", 500)),
-            min_speech_ms=int(detection.get("speech_duration_ms") or VadSettings.min_speech_ms),
-        )
-        return EnergyVad(settings, self._input_rate(), start_ms=self._input_ms)
-
-    def _input_rate(self) -> int:
-        if str(self.session["input_audio_format"]).startswith("g711"):
-            return 8000
-        return int(self.session["input_audio_sampling_rate"])
-
-    def _reset_input_buffer(self) -> None:
-        self._buffer_ms = 0.0
-        self._buffer = deque()
-        self._buffer_start_ms = self._input_ms
-        self._speech_item_id = None
-        self._vad = self._new_vad()
-
-    def _buffered_audio(self, start_ms: float | None = None, end_ms: float | None = None) -> np.ndarray:
-        """The buffered input audio (float, at the input rate) between two input-audio times."""
-        audio = np.concatenate(self._buffer) if self._buffer else np.zeros(0, dtype=np.float32)
-        rate = self._input_rate()
-        first = 0 if start_ms is None else max(0, round((start_ms - self._buffer_start_ms) * rate / 1000))
-        last = len(audio) if end_ms is None else max(first, round((end_ms - self._buffer_start_ms) * rate / 1000))
-        return audio[first:last]
 
     async def _on_append(self, event: dict[str, Any]) -> None:
         audio = _require(event, "audio", str)
@@ -284,17 +250,7 @@ class RealtimeSession:
             raw = base64.b64decode(audio, validate=True)
         except (binascii.Error, ValueError):
             raise ClientEventError("'audio' must be base64-encoded audio bytes.", "invalid_value", "audio") from None
-        audio_format = self.session["input_audio_format"]
-        ms = len(raw) / bytes_per_ms(audio_format, self._input_rate())
-        samples = decode_input(raw, audio_format)
-        self._input_ms += ms
-        self._buffer_ms += ms
-        self._buffer.append(samples)
-        while self._buffer_ms > MAX_BUFFER_MS and len(self._buffer) > 1:
-            dropped = self._buffer.popleft()
-            self._buffer_start_ms += len(dropped) * 1000 / self._input_rate()
-            self._buffer_ms -= len(dropped) * 1000 / self._input_rate()
-        events = self._vad.feed(samples)
+        events = self._input.append(raw)
         detection = self.session.get("turn_detection")
         if detection is None:
             return
@@ -305,37 +261,36 @@ class RealtimeSession:
                 await self._on_speech_stopped(vad_event.audio_ms, vad_event.speech_ms, detection)
 
     async def _on_speech_started(self, audio_start_ms: int, detection: dict[str, Any]) -> None:
-        self._speech_item_id = self._ids.new("item")
-        self._speech_start_ms = audio_start_ms
+        self._input.speech_item_id = self._ids.new("item")
+        self._input.speech_start_ms = audio_start_ms
         await self._send(
-            "input_audio_buffer.speech_started", None, audio_start_ms=audio_start_ms, item_id=self._speech_item_id
+            "input_audio_buffer.speech_started", None, audio_start_ms=audio_start_ms, item_id=self._input.speech_item_id
         )
         barge_in = detection.get("interrupt_response", True) and self._options.server_barge_in
         if self._response is not None and barge_in:
             await self._cancel_response("turn_detected", truncate=bool(detection.get("auto_truncate")))
 
     async def _on_speech_stopped(self, audio_end_ms: int, speech_ms: int, detection: dict[str, Any]) -> None:
-        item_id = self._speech_item_id or self._ids.new("item")
+        item_id = self._input.speech_item_id or self._ids.new("item")
         await self._send("input_audio_buffer.speech_stopped", None, audio_end_ms=audio_end_ms, item_id=item_id)
-        await self._commit_audio(item_id, speech_ms, self._buffered_audio(self._speech_start_ms, audio_end_ms))
+        await self._commit_audio(item_id, speech_ms, self._input.audio(self._input.speech_start_ms, audio_end_ms))
         if detection.get("create_response", True):
             await self._start_response({})
 
     async def _on_commit(self, event: dict[str, Any]) -> None:
-        if self._buffer_ms < MIN_COMMIT_MS:
+        if self._input.buffer_ms < MIN_COMMIT_MS:
             raise ClientEventError(
-                f"Cannot commit the input audio buffer: it holds {self._buffer_ms:.0f} ms of audio, "
+                f"Cannot commit the input audio buffer: it holds {self._input.buffer_ms:.0f} ms of audio, "
                 f"at least {MIN_COMMIT_MS} ms are needed.",
                 "input_audio_buffer_commit_empty",
             )
-        item_id = self._speech_item_id or self._ids.new("item")
-        await self._commit_audio(item_id, self._vad.speech_span_ms, self._buffered_audio())
+        item_id = self._input.speech_item_id or self._ids.new("item")
+        await self._commit_audio(item_id, self._input.vad.speech_span_ms, self._input.audio())
 
     async def _commit_audio(self, item_id: str, speech_ms: int, audio: np.ndarray) -> None:
-        rate = self._input_rate()
-        self._reset_input_buffer()
-        self._user_turn_count += 1
-        number = self._user_turn_count
+        rate = self._input.rate
+        self._input.reset()
+        number = self._conversation.next_turn_number()
         item = {
             "id": item_id,
             "object": "realtime.item",
@@ -344,15 +299,14 @@ class RealtimeSession:
             "status": "completed",
             "content": [{"type": "input_audio", "transcript": None}],
         }
-        previous = self._add_item(item)
         turn = UserTurn(number, speech_ms=speech_ms, spoken=True)
-        self._user_turns[item_id] = turn
+        previous = self._conversation.add(item, turn)
         await self._send("input_audio_buffer.committed", None, previous_item_id=previous, item_id=item_id)
         await self._send("conversation.item.created", None, previous_item_id=previous, item=item)
         turn.heard = self._hearing.start(item, audio, rate, turn)
 
     async def _on_clear(self, event: dict[str, Any]) -> None:
-        self._reset_input_buffer()
+        self._input.reset()
         await self._send("input_audio_buffer.cleared")
 
     async def _on_output_clear(self, event: dict[str, Any]) -> None:
@@ -360,30 +314,17 @@ class RealtimeSession:
 
     # ----------------------------------------------------------------- conversation
 
-    def _add_item(self, item: dict[str, Any]) -> str | None:
-        previous = next(reversed(self._items), None)
-        self._items[item["id"]] = item
-        while len(self._items) > MAX_ITEMS:
-            self._user_turns.pop(next(iter(self._items)), None)
-            del self._items[next(iter(self._items))]
-        while len(self._spoken) > MAX_SPOKEN_ITEMS:
-            del self._spoken[next(iter(self._spoken))]
-        return previous
-
     def _find_item(self, event: dict[str, Any]) -> dict[str, Any]:
-        item_id = _require(event, "item_id", str)
-        if item_id not in self._items:
-            raise ClientEventError(f"No conversation item has the id '{item_id}'.", "item_not_found", "item_id")
-        return self._items[item_id]
+        return self._conversation.find(_require(event, "item_id", str))
 
     async def _on_item_create(self, event: dict[str, Any]) -> None:
         item = dict(_require(event, "item", dict))
         previous = event.get("previous_item_id")
-        if previous not in (None, "root") and previous not in self._items:
+        if previous not in (None, "root") and previous not in self._conversation:
             raise ClientEventError(
                 f"No conversation item has the id '{previous}'.", "item_not_found", "previous_item_id"
             )
-        if item.get("id") in self._items:
+        if item.get("id") in self._conversation:
             raise ClientEventError(
                 f"An item with the id '{item['id']}' already exists.", "duplicate_item_id", "item.id"
             )
@@ -391,9 +332,7 @@ class RealtimeSession:
         item.update(id=item.get("id") or self._ids.new("item"), object="realtime.item", status="completed")
         if item["type"] == "function_call_output":
             item.pop("status")
-        actual_previous = self._add_item(item)
-        if turn is not None:
-            self._user_turns[item["id"]] = turn
+        actual_previous = self._conversation.add(item, turn)
         await self._send("conversation.item.created", None, previous_item_id=actual_previous, item=item)
         if turn is not None and turn.spoken:
             turn.heard = self._hearing.start(item, decode_input(audio, "pcm16"), 24000, turn)
@@ -404,7 +343,7 @@ class RealtimeSession:
         if kind == "function_call_output":
             call_id = _require(item, "call_id", str, "item.call_id")
             _require(item, "output", str, "item.output")
-            if not any(i.get("call_id") == call_id and i["type"] == "function_call" for i in self._items.values()):
+            if self._conversation.function_call(call_id) is None:
                 raise ClientEventError(
                     f"No function call has the call_id '{call_id}'.", "invalid_value", "item.call_id"
                 )
@@ -435,16 +374,17 @@ class RealtimeSession:
                 )
         if role != "user":
             return None, b""
-        self._user_turn_count += 1
         speech_ms = round(len(audio) / bytes_per_ms("pcm16", 24000))
-        turn = UserTurn(self._user_turn_count, text=" ".join(texts), speech_ms=speech_ms, spoken=not texts)
+        turn = UserTurn(
+            self._conversation.next_turn_number(), text=" ".join(texts), speech_ms=speech_ms, spoken=not texts
+        )
         return turn, audio
 
     async def _on_item_truncate(self, event: dict[str, Any]) -> None:
         item = self._find_item(event)
         audio_end_ms = _require(event, "audio_end_ms", int)
         content_index = event.get("content_index", 0)
-        spoken = self._spoken.get(item["id"])
+        spoken = self._conversation.spoken.get(item["id"])
         if spoken is None or item.get("role") != "assistant":
             raise ClientEventError("Only an assistant message with audio can be truncated.", "invalid_value", "item_id")
         if content_index != 0:
@@ -460,19 +400,20 @@ class RealtimeSession:
         await self._truncate(item, audio_end_ms)
 
     async def _truncate(self, item: dict[str, Any], audio_end_ms: int) -> None:
-        spoken = self._spoken[item["id"]]
+        spoken = self._conversation.spoken[item["id"]]
         cutoff = audio_end_ms * spoken.sample_rate / 1000
         heard = "".join(piece for start, piece in spoken.pieces if start < cutoff)
         for part in item.get("content", []):
             if part.get("type") == "audio":
                 part["transcript"] = heard
+        self._conversation.resize(item)
         await self._send(
             "conversation.item.truncated", None, item_id=item["id"], content_index=0, audio_end_ms=audio_end_ms
         )
 
     async def _on_item_delete(self, event: dict[str, Any]) -> None:
         item = self._find_item(event)
-        del self._items[item["id"]]
+        self._conversation.delete(item["id"])
         await self._send("conversation.item.deleted", None, item_id=item["id"])
 
     async def _on_item_retrieve(self, event: dict[str, Any]) -> None:
@@ -501,14 +442,11 @@ class RealtimeSession:
     async def _plan(self, params: dict[str, Any]) -> ResponsePlan:
         """What the response says or calls: it waits for the words of the user's last turn."""
         modalities = tuple(params.get("modalities") or self.session["modalities"])
-        last = next((i for i in reversed(self._items.values()) if i.get("role") != "assistant"), None)
+        last = self._conversation.last_input()
         if last is not None and last["type"] == "function_call_output":
-            call = next(
-                (i for i in self._items.values() if i["type"] == "function_call" and i["call_id"] == last["call_id"]),
-                {},
-            )
+            call = self._conversation.function_call(last["call_id"]) or {}
             return ResponsePlan(modalities, reply_to_tool_output(str(call.get("name", "tool")), last["output"]))
-        turn = self._user_turns.get(last["id"]) if last is not None else None
+        turn = self._conversation.user_turns.get(last["id"]) if last is not None else None
         if turn is None:
             return ResponsePlan(modalities, GREETING)
         if turn.heard is not None:
@@ -552,8 +490,8 @@ class RealtimeSession:
         response.reason = reason
         response.cancelled.set()
         await asyncio.gather(response.task, return_exceptions=True)
-        item = self._items.get(response.item_id or "")
-        if truncate and item is not None and item["id"] in self._spoken:
+        item = self._conversation.items.get(response.item_id or "")
+        if truncate and item is not None and item["id"] in self._conversation.spoken:
             elapsed_ms = (asyncio.get_running_loop().time() - (response.first_audio_at or 0)) * 1000
             await self._truncate(item, round(min(response.audio_ms_sent, max(elapsed_ms, 0))))
 

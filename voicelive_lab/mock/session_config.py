@@ -69,8 +69,9 @@ class InvalidSessionValue(ValueError):
         self.code = code
 
 
-def default_session(session_id: str, model: str) -> dict[str, Any]:
-    return {
+def default_session(session_id: str, model: str, agent: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A new session as ``session.created`` shows it; ``agent`` is the Foundry agent in agent mode."""
+    session = {
         "id": session_id,
         "object": "realtime.session",
         "model": model,
@@ -90,6 +91,9 @@ def default_session(session_id: str, model: str) -> dict[str, Any]:
         "max_response_output_tokens": "inf",
         "expires_at": int(time.time()) + SESSION_LIFETIME_S,
     }
+    if agent is not None:
+        session["agent"] = agent
+    return session
 
 
 def merge_update(current: dict[str, Any], update: Any) -> dict[str, Any]:
