@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import stat
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
+import aiohttp
+import pytest
 from support import run, session
 
 from voicelive_lab.mock import MockServer
@@ -16,7 +20,10 @@ from voicelive_lab.mock import MockServer
 CLI = Path(sys.executable).with_name("voicelive-lab")
 
 
-def start_cli(*args: str, cwd: Path) -> tuple[subprocess.Popen[str], str]:
+def start_cli(
+    *args: str, cwd: Path, preexec_fn: Callable[[], object] | None = None
+) -> tuple[subprocess.Popen[str], str, str]:
+    """The CLI serving on a free port; returns it, the SDK's endpoint and the raw-WebSocket URL it printed."""
     process = subprocess.Popen(
         [str(CLI), "mock", "--port", "0", *args],
         stdout=subprocess.PIPE,
@@ -24,20 +31,26 @@ def start_cli(*args: str, cwd: Path) -> tuple[subprocess.Popen[str], str]:
         text=True,
         cwd=cwd,
         env={**os.environ, "VOICELIVE_LAB_PRACTICE_API_KEY": ""},
+        preexec_fn=preexec_fn,
     )
     assert process.stdout is not None
     first = process.stdout.readline()
     assert first.startswith("Voice Live practice server listening on http://127.0.0.1:"), first
-    return process, first.rsplit(" ", 1)[-1].strip()
+    endpoint = first.rsplit(" ", 1)[-1].strip()
+    sdk_line, raw_line = process.stdout.readline(), process.stdout.readline()
+    assert sdk_line.strip().endswith(f": {endpoint}") and "SDK" in sdk_line, sdk_line
+    assert "raw WebSocket" in raw_line, raw_line
+    return process, endpoint, raw_line.rsplit(" ", 1)[-1].strip()
 
 
-def stop_cli(process: subprocess.Popen[str]) -> str:
-    """Ctrl+C, then everything it printed after the first line."""
-    process.send_signal(signal.SIGINT)
+def stop_cli(process: subprocess.Popen[str], signal_number: int = signal.SIGINT) -> str:
+    """Ctrl+C (or another signal), then everything it printed after the endpoint lines."""
+    process.send_signal(signal_number)
     process.wait(timeout=10)
     assert process.stdout is not None
     output = process.stdout.read()
     assert process.returncode == 0, output
+    assert "Traceback" not in output, output
     return output
 
 
@@ -59,7 +72,7 @@ async def first_event(endpoint: str, key: str) -> str:
 
 def test_the_sdk_connects_to_the_cli_server_from_another_process(tmp_path: Path) -> None:
     key = "cli-key-5f2c8e1b9a7d"
-    process, endpoint = start_cli("--api-key", key, cwd=tmp_path)
+    process, endpoint, _ = start_cli("--api-key", key, cwd=tmp_path)
     try:
         assert run(first_event(endpoint, key)) == "session.created"
         with_wrong_key = run(_refused(endpoint))
@@ -79,7 +92,7 @@ async def _refused(endpoint: str) -> bool:
 
 
 def test_without_a_key_the_cli_writes_one_to_a_private_file(tmp_path: Path) -> None:
-    process, endpoint = start_cli(cwd=tmp_path)
+    process, endpoint, _ = start_cli(cwd=tmp_path)
     try:
         key = (tmp_path / ".voicelive-practice.key").read_text().strip()
         assert run(first_event(endpoint, key)) == "session.created"
@@ -87,6 +100,52 @@ def test_without_a_key_the_cli_writes_one_to_a_private_file(tmp_path: Path) -> N
         output = stop_cli(process)
     assert stat.S_IMODE((tmp_path / ".voicelive-practice.key").stat().st_mode) == 0o600
     assert key not in output and ".voicelive-practice.key" in output
+
+
+@pytest.mark.parametrize(
+    ("signal_number", "preexec_fn"),
+    [
+        (signal.SIGINT, None),
+        (signal.SIGINT, lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)),  # a shell's background job
+        (signal.SIGTERM, None),
+    ],
+    ids=["ctrl-c", "sigint-to-a-background-job", "sigterm"],
+)
+def test_sigint_and_sigterm_stop_the_server_cleanly(
+    tmp_path: Path, signal_number: int, preexec_fn: Callable[[], object] | None
+) -> None:
+    process, endpoint, _ = start_cli("--api-key", "k", cwd=tmp_path, preexec_fn=preexec_fn)
+    try:
+        assert run(first_event(endpoint, "k")) == "session.created"
+    finally:
+        output = stop_cli(process, signal_number)
+    assert output.rstrip().endswith("Practice server stopped.")
+
+
+def test_raw_websocket_clients_connect_to_the_printed_ws_url(tmp_path: Path) -> None:
+    async def first_message(url: str) -> str:
+        async with aiohttp.ClientSession() as client, client.ws_connect(url, headers={"api-key": "k"}) as ws:
+            return str(json.loads((await ws.receive()).data)["type"])
+
+    process, endpoint, ws_url = start_cli("--api-key", "k", cwd=tmp_path)
+    try:
+        assert ws_url == endpoint.replace("http://", "ws://") + "/voice-live/realtime"
+        assert run(first_message(ws_url)) == "session.created"
+    finally:
+        stop_cli(process)
+
+
+def test_a_key_file_left_readable_by_others_is_made_private(tmp_path: Path) -> None:
+    key_file = tmp_path / ".voicelive-practice.key"
+    key_file.write_text("an old key that was world-readable\n")
+    key_file.chmod(0o644)
+    process, endpoint, _ = start_cli(cwd=tmp_path)
+    try:
+        key = key_file.read_text().strip()
+        assert run(first_event(endpoint, key)) == "session.created"
+    finally:
+        stop_cli(process)
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600 and "old key" not in key
 
 
 def test_a_bad_script_file_is_a_clear_message_not_a_traceback(tmp_path: Path) -> None:

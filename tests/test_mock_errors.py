@@ -92,7 +92,7 @@ def test_unknown_events_and_missing_fields_are_errors_not_crashes(server: MockSe
         ("missing_required_parameter", "item_id"),
         ("invalid_value", "audio"),
         ("invalid_value", "item.role"),
-        ("unsupported_event", "type"),
+        ("missing_required_parameter", "turn_id"),
         ("invalid_value", "item.call_id"),
     ]
     assert all(e.type == "invalid_request_error" and e.message for e in errors)

@@ -66,11 +66,11 @@ def test_rate_and_pitch_take_the_forms_azure_voices_take() -> None:
 
 def test_without_espeak_replies_fall_back_to_the_tone_voice(monkeypatch) -> None:
     monkeypatch.setattr(speech, "loaded_espeak", lambda: None)
-    speech._synthesize.cache_clear()
+    speech._cached_synthesis.cache_clear()
     try:
         spoken = speech.synthesize("Hello there, learner.", "alloy", 16000)
     finally:
-        speech._synthesize.cache_clear()
+        speech._cached_synthesis.cache_clear()
     assert spoken.sample_rate == 16000 and spoken.duration_ms > 500
     assert "".join(piece for _, piece in spoken.pieces) == "Hello there, learner."
     assert [word.text for word in spoken.words] == ["Hello", "there,", "learner."]

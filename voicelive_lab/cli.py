@@ -56,13 +56,21 @@ def run_lab(notebooks: Path, jupyter_args: list[str]) -> int:
 def run_mock(args: argparse.Namespace) -> int:
     from .mock import MockServer, ScriptError
 
+    stop = threading.Event()
+    # Handle both, from the start and explicitly: a shell starts background jobs with SIGINT ignored, and Python
+    # then never raises KeyboardInterrupt, so `kill -INT` would do nothing.
+    for signal_number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signal_number, lambda *_: stop.set())
     key = args.api_key or os.environ.get(KEY_ENV, "").strip()
     key_note = "the key you gave"
     if not key:
         key = secrets.token_urlsafe(24)
         key_file = Path(args.key_file)
-        key_file.write_text(key + "\n", encoding="utf-8")
-        key_file.chmod(0o600)
+        try:
+            write_private(key_file, key + "\n")
+        except OSError as error:
+            print(f"Could not write the key file {key_file}: {error}", file=sys.stderr)
+            return 1
         key_note = f"a new random key, written to {key_file} (not shown here)"
     try:
         server = MockServer(
@@ -75,20 +83,31 @@ def run_mock(args: argparse.Namespace) -> int:
     except (OSError, RuntimeError, ScriptError, ValueError) as error:
         print(f"Could not start the practice server: {error}", file=sys.stderr)
         return 1
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
     print(f"Voice Live practice server listening on {server.endpoint}")
+    print(f"  Azure Voice Live SDK (AZURE_VOICE_LIVE_ENDPOINT): {server.endpoint}")
+    print(f"  raw WebSocket clients (the quickstart, the OpenAI SDK): {websocket_url(server.endpoint)}")
     print(f"Clients must send {key_note}.")
-    print("Point a client at it with AZURE_VOICE_LIVE_ENDPOINT and AZURE_VOICE_LIVE_API_KEY. Ctrl+C stops it.")
+    print("Put the key in AZURE_VOICE_LIVE_API_KEY (or the 'api-key' header). Ctrl+C stops the server.")
     sys.stdout.flush()
-    try:
-        while not stop.wait(0.5):
-            pass
-    except KeyboardInterrupt:
+    while not stop.wait(0.5):
         pass
     server.stop()
     print("Practice server stopped.")
     return 0
+
+
+def websocket_url(endpoint: str) -> str:
+    """The full ws:// address that clients without the Voice Live SDK open (the SDK adds the path itself)."""
+    return "ws" + endpoint.removeprefix("http") + "/voice-live/realtime"
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write ``text`` to a file only its owner can read, from the moment it exists."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with open(descriptor, "w", encoding="utf-8") as file:
+        if hasattr(os, "fchmod"):
+            os.fchmod(file.fileno(), 0o600)  # the file may already exist with wider permissions
+        file.write(text)
 
 
 def run_doctor() -> int:

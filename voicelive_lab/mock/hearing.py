@@ -27,6 +27,7 @@ from .replies import ReplyScript
 from .responses import Sender
 from .speech import describe_voice_engine, split_pieces, synthesize
 from .tools import sentences_for_tools
+from .utterance_end import spoken_words
 
 log = logging.getLogger("voicelive_lab.mock")
 
@@ -124,6 +125,7 @@ class Hearing:
                     error={"type": "server_error", "code": "transcription_failed", "message": str(error)},
                 )
             return ""
+        words = spoken_words(words, self._session())  # turn_detection.remove_filler_words (utterance_end.py)
         if self._transcribes():
             await self._announce(item, words, hints.language)
         return words

@@ -6,13 +6,21 @@ import base64
 
 import numpy as np
 
-INPUT_RATE_FOR_FORMAT = {"pcm16": None, "g711_ulaw": 8000, "g711_alaw": 8000}
+#: G.711 is narrow-band telephone audio: 8 kHz, one byte a sample, whatever the session's rate field says.
+G711_RATE = 8000
+#: PCM16 input when the session names no rate (the service's default).
+DEFAULT_INPUT_RATE = 24000
+#: The sample rate of reply audio in each output format ("pcm16" alone is 24 kHz).
 OUTPUT_RATE_FOR_FORMAT = {
     "pcm16": 24000,
-    "pcm16_16000hz": 16000,
     "pcm16_8000hz": 8000,
-    "g711_ulaw": 8000,
-    "g711_alaw": 8000,
+    "pcm16_16000hz": 16000,
+    "pcm16_22050hz": 22050,
+    "pcm16_24000hz": 24000,
+    "pcm16_44100hz": 44100,
+    "pcm16_48000hz": 48000,
+    "g711_ulaw": G711_RATE,
+    "g711_alaw": G711_RATE,
 }
 
 
@@ -21,15 +29,20 @@ def b64encode(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
+def is_g711(audio_format: str) -> bool:
+    return audio_format.startswith("g711")
+
+
 def input_rate(audio_format: str, sampling_rate: int) -> int:
     """The sample rate of client audio: G.711 is always 8 kHz, PCM16 runs at the session's rate."""
-    return 8000 if audio_format.startswith("g711") else sampling_rate
+    return G711_RATE if is_g711(audio_format) else sampling_rate
 
 
-def bytes_per_ms(audio_format: str, sampling_rate: int) -> float:
-    if audio_format.startswith("g711"):
-        return 8.0
-    return sampling_rate * 2 / 1000
+def bytes_per_ms(audio_format: str, sampling_rate: int, channels: int = 1) -> float:
+    """Wire bytes per millisecond of audio (``channels`` interleaved samples per instant)."""
+    if is_g711(audio_format):
+        return G711_RATE / 1000 * channels
+    return sampling_rate * 2 / 1000 * channels
 
 
 def decode_input(data: bytes, audio_format: str) -> np.ndarray:

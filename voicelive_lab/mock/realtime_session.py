@@ -3,59 +3,49 @@
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
+import dataclasses
 import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 from aiohttp import WSMsgType, web
 
+from .base64_audio import decode_base64_audio
 from .brain import NO_RECOGNIZER, reply_to
+from .client_events import ClientEventError
 from .conversation import Conversation, ItemNotFound
 from .faults import Faults
 from .hearing import Hearing, UserTurn
 from .ids import IdFactory
-from .input_audio import InputAudio
+from .input_audio import InputAudio, effective_sampling_rate
+from .mcp import check_approval_response, list_server_tools, plan_after_approval, plan_mcp_call
 from .pcm import bytes_per_ms, decode_input
 from .recognizer import Recognizer
 from .replies import ReplyScript, reply_to_tool_output
+from .response_settings import bounded, in_conversation, interim_text, pre_generated_text, response_settings
 from .responses import ActiveResponse, ConversationView, Pacing, ResponsePlan, ResponseStreamer
-from .session_config import InvalidSessionValue, default_session, merge_update, voice_language
+from .session_config import SESSION_LIFETIME_S, InvalidSessionValue, default_session, merge_update, voice_language
+from .text_input import TextInput
 from .tools import arguments_for, choose_tool
+from .turn_taking import ResponseControl, TurnTaker
 
 log = logging.getLogger("voicelive_lab.mock")
 
-MIN_COMMIT_MS = 100
+#: An item's audio is heard up to this much (a minute at 24 kHz PCM16); the rest is checked, not kept.
+MAX_HEARD_BYTES = 60 * 48_000
 GREETING = "Hello! I am the practice assistant. Say something, or type a message, and I will answer."
+#: When the connection ends, how long a reply in progress may take to wind down before it is cancelled.
+RESPONSE_STOP_TIMEOUT_S = 1.0
 UNSUPPORTED_EVENTS = frozenset(
     {
-        "input_audio.turn.start",
-        "input_audio.turn.append",
-        "input_audio.turn.end",
-        "input_audio.turn.cancel",
-        "input_audio.clear",
-        "input_text.delta",
-        "input_text.done",
         "session.avatar.connect",
-        "mcp_approval_response",
         "transcription_session.update",
     }
 )
 
 EventObserver = Callable[[dict[str, Any], float], None]
-
-
-class ClientEventError(Exception):
-    """A client event the service would refuse; becomes an ``error`` event, the session goes on."""
-
-    def __init__(self, message: str, code: str, param: str | None = None) -> None:
-        super().__init__(message)
-        self.code = code
-        self.param = param
 
 
 @dataclass(frozen=True)
@@ -68,6 +58,8 @@ class SessionOptions:
     server_barge_in: bool = True
     #: None: the process's recognizer (pocketsphinx, else a placeholder), loaded on first use.
     recognizer: Recognizer | None = None
+    #: A session ends this long after it opened, as the service's sessions do (``expires_at``).
+    lifetime_s: float = SESSION_LIFETIME_S
 
 
 class RealtimeSession:
@@ -85,7 +77,7 @@ class RealtimeSession:
         self._options = options
         self._faults = options.faults
         self._ids = IdFactory(options.seed, session_number)
-        self.session = default_session(self._ids.new("sess"), model, agent)
+        self.session = default_session(self._ids.new("sess"), model, agent, options.lifetime_s)
         self._conversation = Conversation()
         self._send_lock = asyncio.Lock()
         self._closing = False
@@ -96,10 +88,29 @@ class RealtimeSession:
         self._hearing = Hearing(self._send, options.recognizer, options.script, lambda: self.session)
         self._response: ActiveResponse | None = None
         self._queued_params: dict[str, Any] | None = None
+        self._agent_introduced = False
         view = ConversationView(
-            self._ids, lambda: self.session, self._conversation.add, lambda: self._closing, self._conversation.spoken
+            self._ids,
+            lambda: self.session,
+            self._conversation.add,
+            lambda: self._closing,
+            self._conversation.spoken,
+            on_output_audio=self._input.remember_output,
         )
         self._streamer = ResponseStreamer(self._send, view, options.pacing)
+        self._text_input = TextInput(self._conversation, self._send, lambda: self.session, self._start_response)
+        responses = ResponseControl(lambda: self._response is not None, self._start_response, self._cancel_response)
+        self._turns = TurnTaker(
+            lambda: self.session,
+            self._input,
+            self._conversation,
+            self._hearing,
+            self._send,
+            self._ids,
+            responses,
+            options.server_barge_in,
+            options.recognizer,
+        )
 
     @property
     def id(self) -> str:
@@ -107,6 +118,7 @@ class RealtimeSession:
 
     async def run(self) -> None:
         await self._send("session.created", None, session=self.session)
+        expiry = asyncio.create_task(self._expire_after(self._options.lifetime_s))
         try:
             async for message in self._ws:
                 if message.type == WSMsgType.TEXT:
@@ -117,15 +129,32 @@ class RealtimeSession:
                     break
         finally:
             self._closing = True
+            expiry.cancel()
             await self._hearing.close()
             response = self._response
             if response is not None and response.task is not None:
                 response.cancelled.set()
+                # A client that stopped reading leaves the reply stuck in a write: stop waiting for it.
+                _, stuck = await asyncio.wait({response.task}, timeout=RESPONSE_STOP_TIMEOUT_S)
+                for task in stuck:
+                    task.cancel()
                 await asyncio.gather(response.task, return_exceptions=True)
 
     async def send_error_event(self, error: dict[str, Any]) -> None:
         """Report an error to the client, as the service does when something fails on its side."""
         await self._send("error", None, error={"event_id": None, "param": None, **error})
+
+    async def _expire_after(self, lifetime_s: float) -> None:
+        await asyncio.sleep(lifetime_s)
+        minutes = f"{lifetime_s / 60:g} minutes" if lifetime_s >= 60 else f"{lifetime_s:g} seconds"
+        await self.send_error_event(
+            {
+                "type": "invalid_request_error",
+                "code": "session_expired",
+                "message": f"Your session hit the maximum duration of {minutes}: connect again to go on.",
+            }
+        )
+        await self.close(1000, "session expired")
 
     async def close(self, code: int, reason: str = "") -> None:
         self._closing = True
@@ -217,99 +246,54 @@ class RealtimeSession:
     def _handlers(self) -> dict[str, Callable[[dict[str, Any]], Any]]:
         return {
             "session.update": self._on_session_update,
-            "input_audio_buffer.append": self._on_append,
-            "input_audio_buffer.commit": self._on_commit,
-            "input_audio_buffer.clear": self._on_clear,
+            **self._turns.handlers(),
             "conversation.item.create": self._on_item_create,
+            "mcp_approval_response": self._on_mcp_approval_response,
             "conversation.item.truncate": self._on_item_truncate,
             "conversation.item.delete": self._on_item_delete,
             "conversation.item.retrieve": self._on_item_retrieve,
             "response.create": self._on_response_create,
             "response.cancel": self._on_response_cancel,
             "output_audio_buffer.clear": self._on_output_clear,
+            "input_text.delta": self._text_input.on_delta,
+            "input_text.done": self._text_input.on_done,
         }
 
     # ----------------------------------------------------------------- session
 
     async def _on_session_update(self, event: dict[str, Any]) -> None:
-        merged = merge_update(self.session, _require(event, "session", dict))
+        update = _require(event, "session", dict)
+        merged = merge_update(self.session, update)
+        merged["input_audio_sampling_rate"] = effective_sampling_rate(
+            merged, self.session, "input_audio_sampling_rate" in update
+        )
         audio_changed = any(
             merged.get(key) != self.session.get(key)
             for key in ("turn_detection", "input_audio_format", "input_audio_sampling_rate")
         )
-        self.session = merged
+        previous_tools, self.session = self.session.get("tools"), merged
         if audio_changed:
-            self._input.reset()
+            self._turns.reset()
         await self._send("session.updated", None, session=self.session)
+        await list_server_tools(
+            previous_tools, self.session.get("tools"), self._ids, self._conversation.add, self._send
+        )
+        if self.session.get("agent") and "instructions" in event["session"]:
+            warning = {
+                "code": "instructions_ignored_in_agent_mode",
+                "message": "This session talks to a Foundry agent: its instructions come from the agent, so "
+                "'instructions' in session.update are not used.",
+                "param": "session.instructions",
+            }
+            await self._send("warning", None, warning=warning)
 
     # ----------------------------------------------------------------- input audio
 
-    async def _on_append(self, event: dict[str, Any]) -> None:
-        audio = _require(event, "audio", str)
-        try:
-            raw = base64.b64decode(audio, validate=True)
-        except (binascii.Error, ValueError):
-            raise ClientEventError("'audio' must be base64-encoded audio bytes.", "invalid_value", "audio") from None
-        events = self._input.append(raw)
-        detection = self.session.get("turn_detection")
-        if detection is None:
-            return
-        for vad_event in events:
-            if vad_event.kind == "started":
-                await self._on_speech_started(vad_event.audio_ms, detection)
-            else:
-                await self._on_speech_stopped(vad_event.audio_ms, vad_event.speech_ms, detection)
-
-    async def _on_speech_started(self, audio_start_ms: int, detection: dict[str, Any]) -> None:
-        self._input.speech_item_id = self._ids.new("item")
-        self._input.speech_start_ms = audio_start_ms
-        await self._send(
-            "input_audio_buffer.speech_started", None, audio_start_ms=audio_start_ms, item_id=self._input.speech_item_id
-        )
-        barge_in = detection.get("interrupt_response", True) and self._options.server_barge_in
-        if self._response is not None and barge_in:
-            await self._cancel_response("turn_detected", truncate=bool(detection.get("auto_truncate")))
-
-    async def _on_speech_stopped(self, audio_end_ms: int, speech_ms: int, detection: dict[str, Any]) -> None:
-        item_id = self._input.speech_item_id or self._ids.new("item")
-        await self._send("input_audio_buffer.speech_stopped", None, audio_end_ms=audio_end_ms, item_id=item_id)
-        await self._commit_audio(item_id, speech_ms, self._input.audio(self._input.speech_start_ms, audio_end_ms))
-        if detection.get("create_response", True):
-            await self._start_response({})
-
-    async def _on_commit(self, event: dict[str, Any]) -> None:
-        if self._input.buffer_ms < MIN_COMMIT_MS:
-            raise ClientEventError(
-                f"Cannot commit the input audio buffer: it holds {self._input.buffer_ms:.0f} ms of audio, "
-                f"at least {MIN_COMMIT_MS} ms are needed.",
-                "input_audio_buffer_commit_empty",
-            )
-        item_id = self._input.speech_item_id or self._ids.new("item")
-        await self._commit_audio(item_id, self._input.vad.speech_span_ms, self._input.audio())
-
-    async def _commit_audio(self, item_id: str, speech_ms: int, audio: np.ndarray) -> None:
-        rate = self._input.rate
-        self._input.reset()
-        number = self._conversation.next_turn_number()
-        item = {
-            "id": item_id,
-            "object": "realtime.item",
-            "type": "message",
-            "role": "user",
-            "status": "completed",
-            "content": [{"type": "input_audio", "transcript": None}],
-        }
-        turn = UserTurn(number, speech_ms=speech_ms, spoken=True)
-        previous = self._conversation.add(item, turn)
-        await self._send("input_audio_buffer.committed", None, previous_item_id=previous, item_id=item_id)
-        await self._send("conversation.item.created", None, previous_item_id=previous, item=item)
-        turn.heard = self._hearing.start(item, audio, rate, turn)
-
-    async def _on_clear(self, event: dict[str, Any]) -> None:
-        self._input.reset()
-        await self._send("input_audio_buffer.cleared")
-
     async def _on_output_clear(self, event: dict[str, Any]) -> None:
+        """The audio not yet sent is dropped: the reply stops where it is, cut where the client stopped hearing it."""
+        response = self._response
+        if response is not None and response.first_audio_at is not None:
+            await self._cancel_response("client_cancelled", truncate=True)
         await self._send("output_audio_buffer.cleared")
 
     # ----------------------------------------------------------------- conversation
@@ -318,26 +302,44 @@ class RealtimeSession:
         return self._conversation.find(_require(event, "item_id", str))
 
     async def _on_item_create(self, event: dict[str, Any]) -> None:
-        item = dict(_require(event, "item", dict))
-        previous = event.get("previous_item_id")
+        await self._create_item(_require(event, "item", dict), event.get("previous_item_id"), "item")
+
+    async def _create_item(self, client_item: Any, previous: Any, param: str) -> None:
+        """Add a client's item (``conversation.item.create``, or a response's ``append_input_items``)."""
+        if not isinstance(client_item, dict):
+            raise ClientEventError(f"'{param}' must be an object.", "invalid_type", param)
+        item = dict(client_item)
         if previous not in (None, "root") and previous not in self._conversation:
             raise ClientEventError(
                 f"No conversation item has the id '{previous}'.", "item_not_found", "previous_item_id"
             )
         if item.get("id") in self._conversation:
             raise ClientEventError(
-                f"An item with the id '{item['id']}' already exists.", "duplicate_item_id", "item.id"
+                f"An item with the id '{item['id']}' already exists.", "duplicate_item_id", f"{param}.id"
             )
-        turn, audio = self._checked_item(item)
+        try:
+            turn, audio = await self._checked_item(item)
+        except ClientEventError as error:
+            if error.param and param != "item" and error.param.startswith("item"):
+                error.param = param + error.param[len("item") :]
+            raise
         item.update(id=item.get("id") or self._ids.new("item"), object="realtime.item", status="completed")
-        if item["type"] == "function_call_output":
+        if item["type"] in ("function_call_output", "mcp_approval_response"):
             item.pop("status")
+        for part in item.get("content") or []:
+            if isinstance(part, dict):
+                part.pop("audio", None)  # the conversation keeps words, not audio (as the service's items show)
         actual_previous = self._conversation.add(item, turn)
         await self._send("conversation.item.created", None, previous_item_id=actual_previous, item=item)
         if turn is not None and turn.spoken:
             turn.heard = self._hearing.start(item, decode_input(audio, "pcm16"), 24000, turn)
 
-    def _checked_item(self, item: dict[str, Any]) -> tuple[UserTurn | None, bytes]:
+    async def _on_mcp_approval_response(self, event: dict[str, Any]) -> None:
+        """The standalone event (in the SDK's ClientEventType) does what an ``mcp_approval_response`` item does."""
+        answer = {key: event[key] for key in ("approval_request_id", "approve", "reason") if key in event}
+        await self._on_item_create({"item": {"type": "mcp_approval_response", **answer}})
+
+    async def _checked_item(self, item: dict[str, Any]) -> tuple[UserTurn | None, bytes]:
         """Checks a client item; returns the user turn it starts (if it is a user message) and its audio."""
         kind = item.get("type")
         if kind == "function_call_output":
@@ -352,9 +354,14 @@ class RealtimeSession:
             _require(item, "name", str, "item.name")
             _require(item, "call_id", str, "item.call_id")
             return None, b""
+        if kind == "mcp_approval_response":
+            check_approval_response(item, self._conversation.items)
+            return None, b""
         if kind != "message":
             raise ClientEventError(
-                "item.type must be 'message', 'function_call' or 'function_call_output'.", "invalid_value", "item.type"
+                "item.type must be 'message', 'function_call', 'function_call_output' or 'mcp_approval_response'.",
+                "invalid_value",
+                "item.type",
             )
         role = item.get("role")
         if role not in ("user", "assistant", "system"):
@@ -367,7 +374,8 @@ class RealtimeSession:
             if part_type in ("input_text", "text"):
                 texts.append(str(_require(part, "text", str, f"item.content[{index}].text")))
             elif part_type == "input_audio":
-                audio += base64.b64decode(_require(part, "audio", str, f"item.content[{index}].audio"))
+                param = f"item.content[{index}].audio"
+                audio += await decode_base64_audio(_require(part, "audio", str, param), param, MAX_HEARD_BYTES)
             elif part_type != "audio":
                 raise ClientEventError(
                     f"Unsupported content part type {part_type!r}.", "invalid_value", f"item.content[{index}].type"
@@ -422,16 +430,22 @@ class RealtimeSession:
     # ----------------------------------------------------------------- responses
 
     async def _on_response_create(self, event: dict[str, Any]) -> None:
-        if self._response is not None:
-            raise ClientEventError(
-                f"Conversation already has an active response ({self._response.id}); cancel it or wait for "
-                "response.done.",
-                "conversation_already_has_active_response",
-            )
         params = event.get("response") or {}
         if not isinstance(params, dict):
             raise ClientEventError("'response' must be an object.", "invalid_value", "response")
-        await self._start_response(params)
+        if self._response is not None:
+            if params.get("cancel_previous") is not True:
+                raise ClientEventError(
+                    f"Conversation already has an active response ({self._response.id}); cancel it, wait for "
+                    "response.done, or send cancel_previous: true.",
+                    "conversation_already_has_active_response",
+                )
+            await self._cancel_response("client_cancelled", truncate=False)
+        additional = event.get("additional_instructions")
+        settings = response_settings(self.session, params, additional if isinstance(additional, str) else None)
+        for index, item in enumerate(params.get("append_input_items") or []):
+            await self._create_item(item, None, f"response.append_input_items[{index}]")
+        await self._start_response(params, settings)
 
     async def _on_response_cancel(self, event: dict[str, Any]) -> None:
         wanted = event.get("response_id")
@@ -439,41 +453,70 @@ class RealtimeSession:
             raise ClientEventError("Cancellation failed: no active response found.", "response_cancel_not_active")
         await self._cancel_response("client_cancelled", truncate=False)
 
-    async def _plan(self, params: dict[str, Any]) -> ResponsePlan:
+    async def _plan(self, params: dict[str, Any], settings: dict[str, Any]) -> ResponsePlan:
         """What the response says or calls: it waits for the words of the user's last turn."""
-        modalities = tuple(params.get("modalities") or self.session["modalities"])
-        last = self._conversation.last_input()
-        if last is not None and last["type"] == "function_call_output":
-            call = self._conversation.function_call(last["call_id"]) or {}
-            return ResponsePlan(modalities, reply_to_tool_output(str(call.get("name", "tool")), last["output"]))
-        turn = self._conversation.user_turns.get(last["id"]) if last is not None else None
+        began = asyncio.get_running_loop().time()
+        plan = await self._choose_reply(params, settings)
+        waited_ms = (asyncio.get_running_loop().time() - began) * 1000
+        interim = interim_text(settings, plan.tool is not None or plan.mcp is not None, waited_ms)
+        if interim is not None:
+            plan = dataclasses.replace(plan, interim=interim)
+        agent = self.session.get("agent")
+        if agent and not self._agent_introduced and plan.text and plan.tool is None:
+            self._agent_introduced = True  # the first answer says which agent answered, as agent replies do
+            plan = dataclasses.replace(plan, text=f"{agent.get('name')} here. {plan.text}")
+        return bounded(plan, settings)
+
+    async def _choose_reply(self, params: dict[str, Any], settings: dict[str, Any]) -> ResponsePlan:
+        modalities = tuple(settings["modalities"])
+        pre_generated = pre_generated_text(params)
+        if pre_generated is not None:
+            return ResponsePlan(modalities, pre_generated)
+        if isinstance(params.get("input_items"), list):
+            context = [item for item in params["input_items"] if isinstance(item, dict)]
+            last = next((i for i in reversed(context) if i.get("role") != "assistant"), None)
+        else:
+            last = self._conversation.last_input()
+        if last is not None and last.get("type") == "function_call_output":
+            call = self._conversation.function_call(str(last.get("call_id"))) or {}
+            return ResponsePlan(modalities, reply_to_tool_output(str(call.get("name", "tool")), str(last["output"])))
+        if last is not None and last.get("type") == "mcp_approval_response":
+            return plan_after_approval(modalities, last, settings.get("tools") or [], self._conversation.items)
+        turn = self._conversation.user_turns.get(str(last.get("id"))) if last is not None else None
+        if turn is None and last is not None and last.get("type") == "message":
+            turn = UserTurn(0, text=_item_text(last))
         if turn is None:
             return ResponsePlan(modalities, GREETING)
         if turn.heard is not None:
             turn.text = await asyncio.shield(turn.heard)
-        tools = params.get("tools", self.session.get("tools") or [])
-        tool = choose_tool(tools, params.get("tool_choice", self.session.get("tool_choice")), turn.text)
+        tools, tool_choice = settings.get("tools") or [], settings.get("tool_choice")
+        mcp_plan = plan_mcp_call(modalities, tools, tool_choice, turn.text, self._conversation.items)
+        if mcp_plan is not None:
+            return mcp_plan
+        tool = choose_tool(tools, tool_choice, turn.text)
         if tool is not None:
             return ResponsePlan(modalities, tool=tool, arguments=arguments_for(tool.get("parameters"), turn.text))
         scripted = self._options.script.reply_for(turn.number, turn.text)
         if scripted is not None:
             return ResponsePlan(modalities, scripted)
-        instructions = str(params.get("instructions") or self.session.get("instructions") or "")
         if turn.spoken and not self._hearing.hears_words:
             return ResponsePlan(modalities, NO_RECOGNIZER.format(seconds=turn.speech_ms / 1000))
-        return ResponsePlan(modalities, reply_to(turn.text, instructions, voice_language(self.session)))
+        instructions = str(settings.get("instructions") or "")
+        return ResponsePlan(modalities, reply_to(turn.text, instructions, voice_language(settings)))
 
-    async def _start_response(self, params: dict[str, Any]) -> None:
+    async def _start_response(self, params: dict[str, Any], settings: dict[str, Any] | None = None) -> None:
         if self._response is not None:
             self._queued_params = params
             return
-        response = ActiveResponse(self._ids.new("resp"))
+        response = ActiveResponse(
+            self._ids.new("resp"), settings=settings or self.session, in_conversation=in_conversation(params)
+        )
         self._response = response
         response.task = asyncio.create_task(self._run_response(response, params))
 
     async def _run_response(self, response: ActiveResponse, params: dict[str, Any]) -> None:
         try:
-            response.plan = await self._plan(params)
+            response.plan = await self._plan(params, response.settings)
             await self._streamer.run(response)
         except Exception:
             log.exception("session %s: response %s failed", self.id, response.id)
@@ -490,10 +533,16 @@ class RealtimeSession:
         response.reason = reason
         response.cancelled.set()
         await asyncio.gather(response.task, return_exceptions=True)
+        self._input.output_stopped()
         item = self._conversation.items.get(response.item_id or "")
         if truncate and item is not None and item["id"] in self._conversation.spoken:
             elapsed_ms = (asyncio.get_running_loop().time() - (response.first_audio_at or 0)) * 1000
             await self._truncate(item, round(min(response.audio_ms_sent, max(elapsed_ms, 0))))
+
+
+def _item_text(item: dict[str, Any]) -> str:
+    parts = item.get("content") if isinstance(item.get("content"), list) else []
+    return " ".join(str(p.get("text") or p.get("transcript") or "") for p in parts if isinstance(p, dict)).strip()
 
 
 def _require(event: dict[str, Any], key: str, kind: type, param: str | None = None) -> Any:

@@ -12,6 +12,8 @@ from .brain import MATCH_SHARE, share_heard, words_of
 
 TOOL_REPLY = "Here is what {name} returned: {summary}."
 MAX_QUOTED_CHARS = 200
+#: A tool output with many fields is summed up by its first few.
+MAX_SAID_KEYS = 6
 
 
 class ScriptError(ValueError):
@@ -85,6 +87,8 @@ def summarize_output(output: str) -> str:
     except (json.JSONDecodeError, TypeError):
         value = output
     if isinstance(value, dict) and value:
-        return ", ".join(f"{key.replace('_', ' ')} is {item}" for key, item in value.items())
+        fields = list(value.items())[:MAX_SAID_KEYS]
+        said = [f"{key.replace('_', ' ')[:40]} is {str(item)[:60]}" for key, item in fields]
+        return ", ".join(said)[:MAX_QUOTED_CHARS]
     text = str(value).strip()
     return text[:MAX_QUOTED_CHARS] if text else "nothing"

@@ -3,29 +3,43 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import contextlib
 import hmac
 import ipaddress
 import logging
 import os
+import re
 import secrets
 import threading
+from collections.abc import Mapping
 from types import TracebackType
 from typing import Any
 
-from aiohttp import web
+from aiohttp import WSCloseCode, web
 
 from .faults import Faults
 from .hearing import warm_up
+from .ids import IdFactory
 from .realtime_session import EventObserver, RealtimeSession, SessionOptions
 from .recognizer import Recognizer
 from .replies import ReplyScript
 from .responses import Pacing
+from .socket_close import CLOSE_GRACE_S, SocketCloser
 
 log = logging.getLogger("voicelive_lab.mock")
 
 MAX_FRAME_BYTES = 16 * 1024 * 1024
 DEFAULT_MAX_SESSIONS = 100
 STARTUP_TIMEOUT_S = 10.0
+#: A connection must finish its HTTP upgrade request this soon after it opens.
+DEFAULT_HANDSHAKE_TIMEOUT_S = 10.0
+#: A session that has heard nothing from its client for this long pings it, and ends without a pong in half of it.
+#: Over 30 s on purpose: the SDK pings every 30 s when idle, so an SDK app that is not reading (aiohttp answers
+#: pings only inside receive()) is never pinged and so never dropped.
+DEFAULT_HEARTBEAT_S = 60.0
+#: stop() gives up waiting for the server's loop after this long (it normally needs about 2 * CLOSE_GRACE_S).
+STOP_TIMEOUT_S = 5.0
 UNAUTHORIZED_MESSAGE = (
     "Access denied: the request carried no key or a wrong key for this practice server. Send the key in the "
     "'api-key' header (AzureKeyCredential) or as 'Authorization: Bearer <key>'."
@@ -55,11 +69,15 @@ class MockServer:
         observer: EventObserver | None = None,
         server_barge_in: bool = True,
         recognizer: Recognizer | None = None,
+        handshake_timeout_s: float = DEFAULT_HANDSHAKE_TIMEOUT_S,
+        heartbeat_s: float = DEFAULT_HEARTBEAT_S,
     ) -> None:
         if not is_loopback_host(host):
             raise ValueError(f"The practice server only listens on loopback addresses (127.0.0.1, ::1), not {host!r}.")
         if not (speed > 0 and 10 <= chunk_ms <= 1000):
             raise ValueError("speed must be > 0 (math.inf for no pacing) and chunk_ms between 10 and 1000.")
+        if not (handshake_timeout_s > 0 and heartbeat_s > 0):
+            raise ValueError("handshake_timeout_s and heartbeat_s must be > 0 seconds.")
         self.api_key = api_key or secrets.token_urlsafe(24)
         self.host = host
         self.seed = seed
@@ -74,7 +92,9 @@ class MockServer:
         self.server_barge_in = server_barge_in
         #: None: the process's own (pocketsphinx where it loads); tests pass a PlaceholderRecognizer to degrade.
         self.recognizer = recognizer
-        self._sessions: set[RealtimeSession] = set()
+        self.handshake_timeout_s = handshake_timeout_s
+        self.heartbeat_s = heartbeat_s
+        self._sessions: dict[RealtimeSession, SocketCloser] = {}
         self._sessions_started = 0
         self._port: int | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -135,7 +155,10 @@ class MockServer:
             return self
 
     def stop(self) -> None:
-        """Close every session (code 1001) and stop the thread. Safe to call twice."""
+        """Close every session (code 1001) and stop the thread, within a few seconds. Safe to call twice.
+
+        Clients that stopped reading cannot take their close frame; their connections are cut.
+        """
         with self._lock:
             loop, thread = self._loop, self._thread
             if loop is None or thread is None:
@@ -143,7 +166,12 @@ class MockServer:
             if thread.is_alive():
                 future = asyncio.run_coroutine_threadsafe(self._shutdown(), loop)
                 try:
-                    future.result(timeout=5)
+                    future.result(timeout=STOP_TIMEOUT_S)
+                except concurrent.futures.TimeoutError:
+                    log.warning(
+                        "the practice server took over %s s to close its sessions; stopping anyway", STOP_TIMEOUT_S
+                    )
+                    future.cancel()
                 finally:
                     loop.call_soon_threadsafe(loop.stop)
                     thread.join(timeout=5)
@@ -193,13 +221,18 @@ class MockServer:
     async def _startup(self) -> None:
         app = web.Application()
         app.router.add_route("GET", "/{path:.*}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
+        # keepalive_timeout also bounds a new connection's wait for its first request: the handshake timeout.
+        self._runner = web.AppRunner(
+            app,
+            access_log=None,
+            handle_signals=False,
+            shutdown_timeout=CLOSE_GRACE_S,
+            keepalive_timeout=self.handshake_timeout_s,
+        )
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self._requested_port)
         await site.start()
-        server = site._server
-        assert server is not None
-        self._port = int(server.sockets[0].getsockname()[1])  # type: ignore[attr-defined]
+        self._port = int(self._runner.addresses[0][1])
 
     async def _shutdown(self) -> None:
         await self._close_sessions(1001)
@@ -212,7 +245,16 @@ class MockServer:
         await asyncio.gather(*(session.send_error_event(error) for session in sessions), return_exceptions=True)
 
     async def _close_sessions(self, code: int) -> None:
-        await asyncio.gather(*(session.close(code) for session in list(self._sessions)), return_exceptions=True)
+        sessions = list(self._sessions.items())
+        await asyncio.gather(*(self._close_session(session, closer, code) for session, closer in sessions))
+
+    async def _close_session(self, session: RealtimeSession, closer: SocketCloser, code: int) -> None:
+        """Send the close frame; cut the connection if the client does not take it in time (it stopped reading)."""
+        try:
+            await asyncio.wait_for(session.close(code), CLOSE_GRACE_S)
+        except (asyncio.TimeoutError, OSError, RuntimeError):
+            log.info("session %s did not take its close frame (the client stopped reading): connection cut", session.id)
+            closer.cut()
 
     # ----------------------------------------------------------------- HTTP
 
@@ -237,14 +279,20 @@ class MockServer:
             return web.json_response(
                 {"error": {"code": "429", "message": f"Too many sessions (limit {self.max_sessions})."}}, status=429
             )
-        ws = web.WebSocketResponse(max_msg_size=MAX_FRAME_BYTES, autoping=True)
+        try:
+            agent_query = AgentQuery.parse(request.query)
+        except ValueError as error:
+            return web.json_response({"error": {"code": "400", "message": str(error)}}, status=400)
+        ws = web.WebSocketResponse(max_msg_size=MAX_FRAME_BYTES, autoping=True, heartbeat=self.heartbeat_s)
         if not ws.can_prepare(request).ok:
             return web.json_response(
                 {"error": {"code": "426", "message": "This route expects a WebSocket upgrade."}}, status=426
             )
         await ws.prepare(request)
+        closer = SocketCloser(request.transport)
         self._sessions_started += 1
-        model = request.query.get("model") or "gpt-4o"
+        # Azure OpenAI clients name a deployment where the Voice Live SDK names a model.
+        model = request.query.get("model") or request.query.get("deployment") or "gpt-4o"
         options = SessionOptions(
             seed=self.seed,
             pacing=self._pacing,
@@ -254,18 +302,25 @@ class MockServer:
             server_barge_in=self.server_barge_in,
             recognizer=self.recognizer,
         )
-        session = RealtimeSession(ws, options, self._sessions_started, model)
+        agent = agent_query.session_agent(self.seed, self._sessions_started) if agent_query else None
+        session = RealtimeSession(ws, options, self._sessions_started, model, agent=agent)
         log.info(
-            "session %s opened (api-version=%s, model=%s)", session.id, request.query.get("api-version", "-"), model
+            "session %s opened (api-version=%s, model=%s%s)",
+            session.id,
+            request.query.get("api-version", "-"),
+            model,
+            f", agent={agent_query.name}" if agent_query else "",
         )
-        self._sessions.add(session)
+        self._sessions[session] = closer
         try:
             await session.run()
         except Exception:
             log.exception("session %s failed", session.id)
-            await ws.close(code=1011, message=b"practice server error")
+            with contextlib.suppress(asyncio.TimeoutError):  # else closer.finish() cuts the connection
+                await asyncio.wait_for(ws.close(code=1011, message=b"practice server error"), CLOSE_GRACE_S)
         finally:
-            self._sessions.discard(session)
+            self._sessions.pop(session, None)
+            await closer.finish(handshake_done=ws.close_code != WSCloseCode.ABNORMAL_CLOSURE)
             log.info("session %s closed", session.id)
         return ws
 
@@ -275,7 +330,42 @@ class MockServer:
         for authorization in (request.headers.get("Authorization"), request.query.get("authorization")):
             if authorization and authorization[:7].lower() == "bearer ":
                 offered.append(authorization[7:].strip())
-        return any(value and hmac.compare_digest(value.encode(), expected) for value in offered)
+        return any(value and hmac.compare_digest(as_sent(value), expected) for value in offered)
+
+
+def as_sent(value: str) -> bytes:
+    """A header or query value as the client's bytes; aiohttp keeps bytes that are not UTF-8 as lone surrogates."""
+    return value.encode("utf-8", "surrogateescape")
+
+
+class AgentQuery:
+    """The Foundry agent a connection asks for (``agent-name`` and ``agent-project-name`` in its query)."""
+
+    def __init__(self, name: str, project: str, version: str | None, conversation_id: str | None) -> None:
+        self.name, self.project, self.version, self.conversation_id = name, project, version, conversation_id
+
+    @classmethod
+    def parse(cls, query: Mapping[str, str]) -> AgentQuery | None:
+        """None without agent parameters; ValueError when one of the two required names is missing."""
+        name, project = query.get("agent-name", "").strip(), query.get("agent-project-name", "").strip()
+        if not name and not project:
+            return None
+        if not (name and project):
+            raise ValueError(
+                "Agent mode needs both 'agent-name' and 'agent-project-name' in the query "
+                "(connect(..., agent_name=..., project_name=...))."
+            )
+        return cls(name, project, query.get("agent-version") or None, query.get("conversation-id") or None)
+
+    def session_agent(self, seed: int, session_number: int) -> dict[str, Any]:
+        """The session's ``agent`` field: the conversation asked for, else a new thread."""
+        return {
+            "type": "agent",
+            "name": self.name,
+            "description": None,
+            "agent_id": "asst_practice_" + re.sub(r"[^A-Za-z0-9_-]", "_", self.name),
+            "thread_id": self.conversation_id or IdFactory(seed, session_number).new("thread"),
+        }
 
 
 def is_loopback_host(host: str) -> bool:

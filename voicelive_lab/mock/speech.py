@@ -83,13 +83,25 @@ def describe_voice_engine() -> str:
     return f"eSpeak NG from the {espeak.origin} (GPL-3.0)"
 
 
+#: Replies up to this long are kept (the greeting and the common answers); longer ones are made each time, so
+#: the cache stays a few megabytes whatever clients ask for.
+MAX_CACHED_CHARS = 300
+
+
 def synthesize(text: str, voice: Any = None, sample_rate: int = 24000) -> SpokenText:
     """The same text, voice and rate always give the same audio. ``voice`` is the session's voice field."""
-    return _synthesize(text, json.dumps(voice, sort_keys=True), sample_rate)
+    voice_json = json.dumps(voice, sort_keys=True)
+    if len(text) <= MAX_CACHED_CHARS:
+        return _cached_synthesis(text, voice_json, sample_rate)
+    return _synthesis(text, voice_json, sample_rate)
 
 
 @functools.lru_cache(maxsize=64)
-def _synthesize(text: str, voice_json: str, sample_rate: int) -> SpokenText:
+def _cached_synthesis(text: str, voice_json: str, sample_rate: int) -> SpokenText:
+    return _synthesis(text, voice_json, sample_rate)
+
+
+def _synthesis(text: str, voice_json: str, sample_rate: int) -> SpokenText:
     voice = json.loads(voice_json)
     pieces = split_pieces(text)
     espeak = loaded_espeak()
