@@ -46,7 +46,7 @@ def start_cli(
 def stop_cli(process: subprocess.Popen[str], signal_number: int = signal.SIGINT) -> str:
     """Ctrl+C (or another signal), then everything it printed after the endpoint lines."""
     process.send_signal(signal_number)
-    process.wait(timeout=10)
+    process.wait(timeout=30)  # it first lets the speech models finish loading
     assert process.stdout is not None
     output = process.stdout.read()
     assert process.returncode == 0, output

@@ -21,7 +21,7 @@ from voicelive_lab.mock import MockServer
         ({"voice": {"type": "azure-standard"}}, "session.voice.name"),
         ({"input_audio_format": "mp3"}, "session.input_audio_format"),
         ({"output_audio_format": "pcm24"}, "session.output_audio_format"),
-        ({"input_audio_sampling_rate": 44100}, "session.input_audio_sampling_rate"),
+        ({"input_audio_sampling_rate": 11025}, "session.input_audio_sampling_rate"),
         ({"turn_detection": {"type": "server_vad", "threshold": 1.5}}, "session.turn_detection.threshold"),
         (
             {"turn_detection": {"type": "server_vad", "silence_duration_ms": -1}},

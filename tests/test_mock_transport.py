@@ -235,6 +235,28 @@ def test_stop_cuts_clients_that_stopped_reading_instead_of_timing_out() -> None:
             sock.close()
 
 
+def test_stop_says_1001_to_a_reading_client_and_ends_an_idle_one_quietly(quick: Callable[..., MockServer]) -> None:
+    server = quick()
+
+    async def scenario() -> tuple[int | None, list[str], float]:
+        async with session(server) as reading, session(server) as idle:
+            await reading.recv()
+            await idle.recv()  # and reads nothing more until the server has stopped
+            rest = asyncio.create_task(collect_all(reading))
+            started = time.monotonic()
+            await asyncio.to_thread(server.stop)
+            elapsed = time.monotonic() - started
+            await rest
+            return reading._connection.close_code, await collect_all(idle), elapsed  # type: ignore[attr-defined]
+
+    code, idle_events, elapsed = run(scenario())
+    assert code == 1001 and idle_events == [] and elapsed < 5  # 1001: "going away"
+
+
+async def collect_all(conn: Any) -> list[str]:
+    return [str(event.type) async for event in conn]
+
+
 def test_close_all_sessions_cuts_a_stuck_client_and_serves_the_next(quick: Callable[..., MockServer]) -> None:
     server = quick(max_sessions=1)
     with stuck_client(server) as sock:

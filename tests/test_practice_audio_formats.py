@@ -169,14 +169,19 @@ async def typed_reply(server: MockServer, config: dict[str, Any]) -> tuple[list,
 
 
 @pytest.fixture(scope="module")
-def reference_reply() -> np.ndarray:
-    """The reply to QUESTION at 24 kHz PCM16, as the client hears it."""
+def reference_replies() -> dict[str, np.ndarray]:
+    """The reply to QUESTION as the client hears it in 24 kHz and in 8 kHz PCM16, by format."""
     server = MockServer(speed=math.inf, first_audio_delay_ms=0).start()
+    replies = {}
     try:
-        _, events = run(typed_reply(server, {"output_audio_format": "pcm16"}))
+        for audio_format in ("pcm16", "pcm16_8000hz"):
+            _, events = run(typed_reply(server, {"output_audio_format": audio_format}))
+            replies[audio_format] = decode(
+                b"".join(e.delta for e in events if e.type == "response.audio.delta"), "pcm16"
+            )
     finally:
         server.stop()
-    return decode(b"".join(e.delta for e in events if e.type == "response.audio.delta"), "pcm16")
+    return replies
 
 
 @pytest.mark.parametrize(
@@ -185,7 +190,7 @@ def reference_reply() -> np.ndarray:
     + [(f"pcm16-{rate}hz", f"pcm16_{rate}hz") for rate in (8000, 16000, 22050, 24000, 44100, 48000)],
 )
 def test_each_output_format_speaks_the_reply_at_its_own_rate_and_encoding(
-    server: MockServer, reference_reply: np.ndarray, requested: str, shown: str
+    server: MockServer, reference_replies: dict[str, np.ndarray], requested: str, shown: str
 ) -> None:
     updated, events = run(typed_reply(server, {"output_audio_format": requested}))
     rate = OUTPUT_FORMATS[shown]
@@ -194,19 +199,25 @@ def test_each_output_format_speaks_the_reply_at_its_own_rate_and_encoding(
     assert done.status == ResponseStatus.COMPLETED and done.output_audio_format == shown
     audio = decode(b"".join(e.delta for e in events if e.type == "response.audio.delta"), shown)
     words = len(done.output[0].content[0].transcript.split())
+    reference = reference_replies["pcm16"]
 
     duration_s = len(audio) / rate
-    reference_s = len(reference_reply) / 24000
+    reference_s = len(reference) / 24000
     assert abs(duration_s - reference_s) <= 0.03 * reference_s
     assert 0.15 <= duration_s / words <= 0.8, "a spoken word takes about a third of a second"
     assert rms_db(audio) > -30, "speech, not silence"
     # The same speech at the same pace: loudness frame by frame follows the 24 kHz reply's...
-    levels, reference_levels = frame_levels_db(audio, rate), frame_levels_db(reference_reply, 24000)
+    levels, reference_levels = frame_levels_db(audio, rate), frame_levels_db(reference, 24000)
     count = min(len(levels), len(reference_levels))
     assert np.corrcoef(levels[:count], reference_levels[:count])[0, 1] > 0.9
     # ...and its voice sits at the same pitch and formants when read at the format's rate.
-    reference_centroid = low_band_centroid_hz(reference_reply, 24000)
+    reference_centroid = low_band_centroid_hz(reference, 24000)
     assert abs(low_band_centroid_hz(audio, rate) - reference_centroid) <= 0.1 * reference_centroid
+    if shown.startswith("g711"):
+        # Sample for sample the 8 kHz PCM reply, within G.711's quantization (about 38 dB SNR).
+        exact = reference_replies["pcm16_8000hz"]
+        assert len(audio) == len(exact)
+        assert 10 * math.log10(np.sum(exact**2) / np.sum((audio - exact) ** 2)) > 30
 
 
 # ----------------------------------------------------------------- input rates
@@ -234,12 +245,9 @@ def test_input_rates_the_service_takes_and_g711_always_8_khz(quiet_server: MockS
             return shown, refused
 
     shown, refused = run(scenario())
-    assert [s.input_audio_sampling_rate for s in shown] == [8000, 16000, 22050, 24000, 44100, 48000] + [
-        8000,  # G.711 is 8 kHz, whatever the field says
-        8000,
-        24000,  # back to PCM16 without a rate: the default, not G.711's 8000
-        16000,
-    ]
+    pcm_rates = [8000, 16000, 22050, 24000, 44100, 48000]
+    # G.711 is 8 kHz whatever the field says; back to PCM16 without a rate is the default, not G.711's 8000.
+    assert [s.input_audio_sampling_rate for s in shown] == [*pcm_rates, 8000, 8000, 24000, 16000]
     assert [s.input_audio_format for s in shown[6:]] == ["g711_ulaw", "g711_alaw", "pcm16", "pcm16"]
     assert all(isinstance(s.input_audio_sampling_rate, int) for s in shown)
     assert [e.param for e in refused] == ["session.input_audio_sampling_rate"] * len(refused)

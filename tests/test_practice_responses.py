@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import math
+import time
 
 import pytest
 from azure.ai.voicelive.models import ServerEventResponseDone
@@ -261,3 +262,18 @@ def test_append_audio_keeps_no_audio_in_the_conversation(server: MockServer) -> 
     events = run(scenario())
     retrieved = next(e for e in events if e.type == "conversation.item.retrieved")
     assert "audio" not in retrieved.item.content[0]
+
+
+def test_a_session_expires_with_the_service_error_and_a_normal_close() -> None:
+    with MockServer(speed=math.inf, recognizer=PlaceholderRecognizer(), session_lifetime_s=1.0) as short_lived:
+
+        async def scenario():
+            async with session(short_lived) as conn:
+                created = await collect(conn, is_type("session.created"))
+                events = [event async for event in conn]
+                return created[-1], events, conn._connection.close_code  # the SDK hides it (protocol doc §3.4)
+
+        created, events, close_code = run(scenario(), timeout=10)
+    assert created.session.expires_at.timestamp() == pytest.approx(time.time(), abs=3)
+    assert [(e.type, e.error.code) for e in events] == [("error", "session_expired")]
+    assert close_code == 1000

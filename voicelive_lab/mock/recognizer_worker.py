@@ -1,17 +1,20 @@
 """The recognizer's child process: loads pocketsphinx once, then answers pickled requests on stdin/stdout.
 
 Requests are ``("ready",)`` and ``("transcribe", samples, sample_rate, hints)``; answers are ``("ok", value)``
-or ``("error", message)``. It ends when its parent closes stdin.
+or ``("error", message)``. It ends quietly when its parent closes the pipes or goes away; Ctrl+C in the
+terminal is the parent's to handle.
 """
 
 from __future__ import annotations
 
 import pickle
+import signal
 import sys
 from typing import Any
 
 
 def main() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     requests, answers = sys.stdin.buffer, sys.stdout.buffer
     sys.stdout = sys.stderr  # nothing but answers may reach the parent's pipe
     try:
@@ -24,7 +27,7 @@ def main() -> None:
     while True:
         try:
             request = pickle.load(requests)
-        except EOFError:
+        except (EOFError, OSError, pickle.UnpicklingError):
             return
         if recognizer is None:
             answer: tuple[str, Any] = ("error", failure)
@@ -35,8 +38,11 @@ def main() -> None:
                 answer = ("ok", recognizer.transcribe(*request[1:]))
             except Exception as error:
                 answer = ("error", f"{type(error).__name__}: {error}")
-        pickle.dump(answer, answers)
-        answers.flush()
+        try:
+            pickle.dump(answer, answers)
+            answers.flush()
+        except OSError:  # the parent is gone
+            return
 
 
 if __name__ == "__main__":

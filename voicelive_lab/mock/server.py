@@ -13,6 +13,7 @@ import re
 import secrets
 import threading
 from collections.abc import Mapping
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
@@ -25,6 +26,7 @@ from .realtime_session import EventObserver, RealtimeSession, SessionOptions
 from .recognizer import Recognizer
 from .replies import ReplyScript
 from .responses import Pacing
+from .session_config import SESSION_LIFETIME_S
 from .socket_close import CLOSE_GRACE_S, SocketCloser
 
 log = logging.getLogger("voicelive_lab.mock")
@@ -71,13 +73,14 @@ class MockServer:
         recognizer: Recognizer | None = None,
         handshake_timeout_s: float = DEFAULT_HANDSHAKE_TIMEOUT_S,
         heartbeat_s: float = DEFAULT_HEARTBEAT_S,
+        session_lifetime_s: float = SESSION_LIFETIME_S,
     ) -> None:
         if not is_loopback_host(host):
             raise ValueError(f"The practice server only listens on loopback addresses (127.0.0.1, ::1), not {host!r}.")
         if not (speed > 0 and 10 <= chunk_ms <= 1000):
             raise ValueError("speed must be > 0 (math.inf for no pacing) and chunk_ms between 10 and 1000.")
-        if not (handshake_timeout_s > 0 and heartbeat_s > 0):
-            raise ValueError("handshake_timeout_s and heartbeat_s must be > 0 seconds.")
+        if not (handshake_timeout_s > 0 and heartbeat_s > 0 and session_lifetime_s > 0):
+            raise ValueError("handshake_timeout_s, heartbeat_s and session_lifetime_s must be > 0 seconds.")
         self.api_key = api_key or secrets.token_urlsafe(24)
         self.host = host
         self.seed = seed
@@ -94,6 +97,8 @@ class MockServer:
         self.recognizer = recognizer
         self.handshake_timeout_s = handshake_timeout_s
         self.heartbeat_s = heartbeat_s
+        #: Sessions end this long after they open (30 minutes, as on Azure), with a ``session_expired`` error.
+        self.session_lifetime_s = session_lifetime_s
         self._sessions: dict[RealtimeSession, SocketCloser] = {}
         self._sessions_started = 0
         self._port: int | None = None
@@ -211,7 +216,10 @@ class MockServer:
             loop.close()
             return
         self._ready.set()
-        loop.run_in_executor(None, warm_up, self.recognizer)  # so the first turn does not wait for the models
+        # So the first turn does not wait for the models; a daemon thread, so stopping never waits for it.
+        threading.Thread(
+            target=warm_up, args=(self.recognizer,), name="voicelive-practice-warm-up", daemon=True
+        ).start()
         try:
             loop.run_forever()
         finally:
@@ -241,8 +249,8 @@ class MockServer:
             self._runner = None
 
     async def _send_error_to_sessions(self, error: dict[str, Any]) -> None:
-        sessions = list(self._sessions)
-        await asyncio.gather(*(session.send_error_event(error) for session in sessions), return_exceptions=True)
+        sends = [asyncio.wait_for(session.send_error_event(error), CLOSE_GRACE_S) for session in list(self._sessions)]
+        await asyncio.gather(*sends, return_exceptions=True)  # a client that stopped reading does not hold it up
 
     async def _close_sessions(self, code: int) -> None:
         sessions = list(self._sessions.items())
@@ -253,8 +261,8 @@ class MockServer:
         try:
             await asyncio.wait_for(session.close(code), CLOSE_GRACE_S)
         except (asyncio.TimeoutError, OSError, RuntimeError):
-            log.info("session %s did not take its close frame (the client stopped reading): connection cut", session.id)
-            closer.cut()
+            if closer.cut_if_stuck():
+                log.info("session %s: the client stopped reading, so its connection was cut", session.id)
 
     # ----------------------------------------------------------------- HTTP
 
@@ -289,11 +297,11 @@ class MockServer:
                 {"error": {"code": "426", "message": "This route expects a WebSocket upgrade."}}, status=426
             )
         await ws.prepare(request)
-        closer = SocketCloser(request.transport)
         self._sessions_started += 1
         # Azure OpenAI clients name a deployment where the Voice Live SDK names a model.
         model = request.query.get("model") or request.query.get("deployment") or "gpt-4o"
         options = SessionOptions(
+            lifetime_s=self.session_lifetime_s,
             seed=self.seed,
             pacing=self._pacing,
             script=self._script or ReplyScript(),
@@ -311,6 +319,7 @@ class MockServer:
             model,
             f", agent={agent_query.name}" if agent_query else "",
         )
+        closer = SocketCloser(request.transport)
         self._sessions[session] = closer
         try:
             await session.run()
@@ -320,7 +329,7 @@ class MockServer:
                 await asyncio.wait_for(ws.close(code=1011, message=b"practice server error"), CLOSE_GRACE_S)
         finally:
             self._sessions.pop(session, None)
-            await closer.finish(handshake_done=ws.close_code != WSCloseCode.ABNORMAL_CLOSURE)
+            await closer.finish(closed_cleanly=ws.close_code != WSCloseCode.ABNORMAL_CLOSURE)
             log.info("session %s closed", session.id)
         return ws
 
@@ -338,11 +347,14 @@ def as_sent(value: str) -> bytes:
     return value.encode("utf-8", "surrogateescape")
 
 
+@dataclass(frozen=True)
 class AgentQuery:
     """The Foundry agent a connection asks for (``agent-name`` and ``agent-project-name`` in its query)."""
 
-    def __init__(self, name: str, project: str, version: str | None, conversation_id: str | None) -> None:
-        self.name, self.project, self.version, self.conversation_id = name, project, version, conversation_id
+    name: str
+    project: str
+    version: str | None
+    conversation_id: str | None
 
     @classmethod
     def parse(cls, query: Mapping[str, str]) -> AgentQuery | None:

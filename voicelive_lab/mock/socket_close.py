@@ -31,7 +31,10 @@ class SocketCloser:
     def __init__(self, transport: asyncio.BaseTransport | None) -> None:
         self._transport = transport if isinstance(transport, asyncio.WriteTransport) else None
         sock = transport.get_extra_info("socket") if transport is not None else None
-        self._spare: socket.socket | None = sock.dup() if sock is not None else None
+        self._spare: socket.socket | None = None
+        if sock is not None:
+            with contextlib.suppress(OSError):  # out of file descriptors: close the plain way
+                self._spare = sock.dup()
         self._cut = False
 
     def cut(self) -> None:
@@ -40,11 +43,19 @@ class SocketCloser:
         if self._transport is not None:
             self._transport.abort()
 
-    async def finish(self, handshake_done: bool, grace_s: float = CLOSE_GRACE_S) -> None:
+    def cut_if_stuck(self) -> bool:
+        """Cut the connection if the server's last frames are still waiting to go out; True if it did."""
+        if self._transport is not None and self._transport.get_write_buffer_size() > 0:
+            self.cut()
+            return True
+        return False
+
+    async def finish(self, closed_cleanly: bool, grace_s: float = CLOSE_GRACE_S) -> None:
         """After the WebSocket has closed: let aiohttp flush its last frames, then end the TCP connection.
 
-        ``handshake_done``: the client answered the close frame; otherwise (and whenever the client is still
-        sending) the server lingers for its reply. Returns within about twice ``grace_s`` whatever the client does.
+        ``closed_cleanly``: the WebSocket ended with a close code, not after a protocol error (such as an oversized
+        frame) or a lost connection. Otherwise, and whenever the client is still sending, the server lingers for
+        the client's reply. Returns within about twice ``grace_s`` whatever the client does.
         """
         spare, self._spare = self._spare, None
         if spare is None:
@@ -53,7 +64,7 @@ class SocketCloser:
         try:
             if not await self._flushed(loop.time() + grace_s):
                 self.cut()
-            elif not handshake_done or _has_unread_bytes(spare):
+            elif not closed_cleanly or _has_unread_bytes(spare):
                 await _read_until_quiet(spare, loop.time() + grace_s)
         except OSError:  # the client reset the connection: nothing left to do
             pass
