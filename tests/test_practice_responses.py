@@ -108,7 +108,7 @@ def test_a_response_can_add_items_and_say_a_message_it_was_given(server: MockSer
             return appended, await collect(conn, is_type("response.done"))
 
     appended, pre_generated = run(scenario())
-    assert [name for name in types(appended) if name != "session.created"][0] == "conversation.item.created"
+    assert next(name for name in types(appended) if name != "session.created") == "conversation.item.created"
     assert "Paris" in appended[-1].response.output[0].content[0].transcript
     assert pre_generated[-1].response.output[0].content[0].transcript == "Welcome back!"
 

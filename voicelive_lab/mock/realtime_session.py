@@ -14,7 +14,7 @@ from aiohttp import WSMsgType, web
 
 from .base64_audio import decode_base64_audio
 from .brain import NO_RECOGNIZER, reply_to
-from .client_events import ClientEventError
+from .client_events import ClientEventError, check_client_event, load_client_event
 from .conversation import Conversation, ItemNotFound
 from .faults import Faults
 from .hearing import Hearing, UserTurn
@@ -215,19 +215,13 @@ class RealtimeSession:
     # ----------------------------------------------------------------- dispatch
 
     async def _on_text(self, data: str) -> None:
+        """Reads, checks and handles one client event; whatever the frame holds, the session goes on."""
+        client_event_id = None
         try:
-            event = json.loads(data)
-        except json.JSONDecodeError as error:
-            await self._send_error(
-                f"The frame is not valid JSON ({error.msg} at position {error.pos}).", "invalid_json"
-            )
-            return
-        if not isinstance(event, dict) or not isinstance(event.get("type"), str):
-            await self._send_error("Each event must be a JSON object with a string 'type'.", "invalid_event", "type")
-            return
-        client_event_id = event.get("event_id") if isinstance(event.get("event_id"), str) else None
-        handler = self._handlers().get(event["type"])
-        try:
+            event = load_client_event(data)
+            client_event_id = event.get("event_id") if isinstance(event.get("event_id"), str) else None
+            check_client_event(event)  # every handler sees fields of the types the SDK's models declare
+            handler = self._handlers().get(event["type"])
             if handler is not None:
                 await handler(event)
             elif event["type"] in UNSUPPORTED_EVENTS:
@@ -242,6 +236,10 @@ class RealtimeSession:
             await self._send_error(str(error), error.code, error.param, client_event_id)
         except ItemNotFound as error:
             await self._send_error(str(error), "item_not_found", error.param, client_event_id)
+        except Exception:
+            log.exception("session %s: a client event failed", self.id)
+            details = {"type": "server_error", "code": "internal_error", "event_id": client_event_id}
+            await self.send_error_event({**details, "message": "The practice server failed to handle this event."})
 
     def _handlers(self) -> dict[str, Callable[[dict[str, Any]], Any]]:
         return {
@@ -431,8 +429,8 @@ class RealtimeSession:
 
     async def _on_response_create(self, event: dict[str, Any]) -> None:
         params = event.get("response") or {}
-        if not isinstance(params, dict):
-            raise ClientEventError("'response' must be an object.", "invalid_value", "response")
+        additional = event.get("additional_instructions")
+        settings = response_settings(self.session, params, additional)  # refuses a bad override before anything
         if self._response is not None:
             if params.get("cancel_previous") is not True:
                 raise ClientEventError(
@@ -441,8 +439,6 @@ class RealtimeSession:
                     "conversation_already_has_active_response",
                 )
             await self._cancel_response("client_cancelled", truncate=False)
-        additional = event.get("additional_instructions")
-        settings = response_settings(self.session, params, additional if isinstance(additional, str) else None)
         for index, item in enumerate(params.get("append_input_items") or []):
             await self._create_item(item, None, f"response.append_input_items[{index}]")
         await self._start_response(params, settings)

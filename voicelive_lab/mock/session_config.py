@@ -6,6 +6,8 @@ import copy
 import time
 from typing import Any
 
+from .client_events import session_field_problem
+from .tool_schemas import function_tool_problem
 from .voices import choose_voice, pitch_level, speaking_rate
 
 OPENAI_VOICES = ("alloy", "ash", "ballad", "coral", "echo", "sage", "shimmer", "verse", "marin", "cedar")
@@ -160,6 +162,8 @@ def voice_language(session: dict[str, Any]) -> str:
 
 def _checked(field: str, value: Any, session: dict[str, Any]) -> Any:
     param = f"session.{field}"
+    if (problem := session_field_problem(field, value, param)) is not None:  # the field's shape; values below
+        raise InvalidSessionValue(*problem)
     if field == "voice":
         return _checked_voice(value)
     if field == "modalities":
@@ -389,11 +393,8 @@ def _checked_tools(value: Any) -> list[dict[str, Any]]:
             raise InvalidSessionValue(f"{param}.type", "Each tool needs type 'function' (or 'mcp').")
         if tool["type"] == "mcp":
             _checked_mcp_tool(tool, param, value[:index])
-        if tool["type"] == "function":
-            if not isinstance(tool.get("name"), str) or not tool["name"]:
-                raise InvalidSessionValue(f"{param}.name", "A function tool needs a 'name'.")
-            if not isinstance(tool.get("parameters", {}), dict):
-                raise InvalidSessionValue(f"{param}.parameters", "'parameters' must be a JSON schema object.")
+        if tool["type"] == "function" and (problem := function_tool_problem(tool, param)) is not None:
+            raise InvalidSessionValue(*problem)
     return value
 
 
@@ -438,7 +439,8 @@ def _check_tool_choice(session: dict[str, Any]) -> None:
         _one_of("session.tool_choice", choice, TOOL_CHOICES)
         return
     names = {tool.get("name") for tool in session.get("tools") or []}
-    if not isinstance(choice, dict) or choice.get("type") != "function" or choice.get("name") not in names:
+    name = choice.get("name") if isinstance(choice, dict) else None
+    if not isinstance(name, str) or choice.get("type") != "function" or name not in names:
         raise InvalidSessionValue(
             "session.tool_choice",
             "tool_choice must be 'auto', 'none', 'required' or {'type': 'function', 'name': <a configured tool>}.",

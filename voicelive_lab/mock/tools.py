@@ -9,13 +9,16 @@ from typing import Any
 from .brain import CITIES, STOPWORDS, words_of
 
 PLACE = re.compile(r"\b(?:in|for|at|near|to)\s+((?:[A-Z][\w'-]*)(?:\s+[A-Z][\w'-]*)*)")
-NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
+#: A number the words give (a longer run of digits is no argument: it would not fit a float).
+NUMBER = re.compile(r"(?<![\d.])-?\d{1,15}(?:\.\d{1,15})?(?![\d.])")
 NUMBER_WORDS = {
     "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9, "ten": 10,
 }  # fmt: skip
 PLACE_NAMES = ("location", "city", "place", "country", "region", "destination", "where", "town")
 #: A tool must share this many content words with the request (its name's words count double).
 MIN_TOOL_SCORE = 2
+#: The longest string an argument takes from the words heard (tool_schemas.py counts on it to bound arguments).
+MAX_HEARD_CHARS = 100
 
 
 def choose_tool(tools: list[dict[str, Any]], tool_choice: Any, heard: str) -> dict[str, Any] | None:
@@ -97,7 +100,7 @@ def _heard_value(schema: dict[str, Any], name: str, heard: str) -> Any:
             return value
     if schema.get("type") in ("string", None) and _is_place(name, schema):
         place = PLACE.search(heard)
-        return place.group(1) if place else None
+        return place.group(1)[:MAX_HEARD_CHARS] if place else None
     if schema.get("type") in ("integer", "number"):
         number = _number_heard(heard)
         return None if number is None else (int(number) if schema["type"] == "integer" else number)
@@ -151,7 +154,7 @@ def _string_for(schema: dict[str, Any], name: str, heard: str) -> str:
     if schema.get("format") == "date":
         return datetime.date.today().isoformat()
     place = PLACE.search(heard)
-    text = place.group(1) if place else _last_content_words(heard) or f"example {name}".strip()
+    text = (place.group(1) if place else _last_content_words(heard) or f"example {name}".strip())[:MAX_HEARD_CHARS]
     low, high = int(schema.get("minLength", 0)), schema.get("maxLength")
     text = text.ljust(low, "x")
     return text[: int(high)] if high is not None else text
