@@ -406,8 +406,8 @@ def _tool(value: Any, param: str) -> None:
     _fields({"type": _string()}, required=("type",))(value, param)
 
 
-#: The shapes of the session fields below; ``None`` marks a field that may be ``null`` (the setting is off).
-#: Values are checked by session_config.py; fields not listed here are checked there alone.
+#: The shapes of these session fields, and whether each may be ``null`` (the setting is off). Their values are
+#: checked by session_config.py; the fields not listed here are checked there alone.
 SESSION_FIELDS: dict[str, tuple[Check, bool]] = {
     "instructions": (_string(MAX_INSTRUCTIONS_CHARS), False),
     "modalities": (_list(_string(32), 8), False),

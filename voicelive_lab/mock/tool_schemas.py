@@ -5,15 +5,15 @@
 naming some of them, ``items`` a schema object, numbers where numbers belong. Beyond the shape, caps keep a schema,
 and the arguments built from it, small:
 
-- a schema's JSON is at most ``MAX_SCHEMA_CHARS`` characters, nested at most ``MAX_SCHEMA_DEPTH`` levels (the
-  nesting the service documents for structured outputs), with at most ``MAX_PROPERTIES`` properties and
-  ``MAX_ENUM_VALUES`` allowed values in all;
+- a schema's JSON is at most ``MAX_SCHEMA_CHARS`` characters, nested at most ``MAX_SCHEMA_DEPTH`` levels, with at
+  most ``MAX_PROPERTIES`` properties and ``MAX_ENUM_VALUES`` allowed values in all;
 - ``minItems``, ``minLength`` and ``minProperties`` are at most ``MAX_MINIMUM_COUNT``;
 - the arguments the schema asks for (every array at its ``minItems``, every string at least its ``minLength``) come
   to at most about ``MAX_ARGUMENT_CHARS`` characters: more than a reply's 4096 tokens could ever hold.
 
-When the ``jsonschema`` package is installed (it comes with Jupyter), the schema is also checked against the JSON
-Schema 2020-12 metaschema, which catches what the subset check leaves alone (a ``pattern`` that is not a string…).
+The check is written out here rather than left to the ``jsonschema`` package (which Jupyter brings along): that
+package takes about a second to import, and the first ``session.update`` with tools would stall every session on
+the server's event loop while it did.
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ import json
 import math
 import re
 from collections.abc import Iterator
-from functools import cache
 from typing import Any, NamedTuple
 
 from .tools import MAX_HEARD_CHARS
@@ -86,15 +85,15 @@ def parameters_problem(parameters: Any, param: str) -> SchemaProblem | None:
     if size > MAX_SCHEMA_CHARS:
         return SchemaProblem(param, f"The parameters schema is {size} characters of JSON; at most {MAX_SCHEMA_CHARS}.")
     counts = _Counts()
-    problem = next(_schema_problems(parameters, param, 0, counts), None) or _metaschema_problem(parameters, param)
+    problem = next(_schema_problems(parameters, param, 0, counts), None)
     if problem is not None:
         return problem
     needed = _arguments_chars(parameters)
     if needed > MAX_ARGUMENT_CHARS:
         return SchemaProblem(
             param,
-            f"The arguments this schema asks for would take about {needed} characters or more; "
-            f"at most {MAX_ARGUMENT_CHARS} (lower minItems or minLength).",
+            f"Arguments for this schema could take about {needed} characters; at most {MAX_ARGUMENT_CHARS} "
+            "are allowed (lower minItems or minLength).",
         )
     return None
 
@@ -208,27 +207,6 @@ def _is_number(value: Any) -> bool:
 
 def _is_count(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
-
-
-def _metaschema_problem(schema: dict[str, Any], param: str) -> SchemaProblem | None:
-    """The JSON Schema 2020-12 metaschema's first complaint, when ``jsonschema`` is installed."""
-    validator = _metaschema_validator()
-    if validator is None:
-        return None
-    error = next(iter(validator.iter_errors(schema)), None)
-    if error is None:
-        return None
-    path = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in error.absolute_path)
-    return SchemaProblem(param + path, f"Not a valid JSON schema: {error.message[:300]}")
-
-
-@cache
-def _metaschema_validator() -> Any:
-    try:
-        from jsonschema import Draft202012Validator
-    except ImportError:
-        return None
-    return Draft202012Validator(Draft202012Validator.META_SCHEMA)
 
 
 def _arguments_chars(schema: dict[str, Any]) -> int:
