@@ -454,3 +454,13 @@ def session_field_problem(field: str, value: Any, param: str) -> tuple[str, str,
     except ClientEventError as error:
         return str(error.param), str(error), error.code
     return None
+
+
+def require_field(event: dict[str, Any], key: str, kind: type, param: str | None = None) -> Any:
+    """``event[key]`` when it is there and of ``kind``; else the error naming it (``param``, default ``key``)."""
+    value = event.get(key)
+    if value is None:
+        raise ClientEventError(f"Missing required field '{param or key}'.", "missing_required_parameter", param or key)
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise ClientEventError(f"'{param or key}' must be of type {kind.__name__}.", "invalid_type", param or key)
+    return value
