@@ -128,6 +128,26 @@ def test_a_spoken_weather_question_calls_the_tool_with_the_place_and_the_reply_u
     assert "12 C" in reply_in(answer) and "light rain" in reply_in(answer)
 
 
+def test_a_spoken_request_calls_the_demo_mcp_server_and_the_answer_says_the_result(server: MockServer) -> None:
+    mcp_tool = {
+        "type": "mcp",
+        "server_label": "practice",
+        "server_url": "http://practice-mcp.local/mcp",
+        "require_approval": "never",
+    }
+
+    async def scenario() -> list:
+        async with session(server) as conn:
+            await conn.session.update(session={"tools": [mcp_tool]})
+            await collect(conn, is_type("mcp_list_tools.completed"))
+            return await ask(conn, spoken("Convert ten kilometers to miles.", "en-us+m3", 160))
+
+    events = run(scenario())
+    call = next(e for e in events if e.type == "response.mcp_call_arguments.done")
+    assert json.loads(call.arguments) == {"value": 10, "from_unit": "km", "to_unit": "mi"}, heard_in(events)
+    assert "6.21" in events[-1].response.output[-1].content[0].transcript
+
+
 def test_a_question_without_a_matching_tool_gets_a_spoken_answer(server: MockServer) -> None:
     async def scenario() -> list:
         async with session(server) as conn:

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from .brain import known_sentences
+from .mcp_demo import spoken_requests
 from .recognizer import (
     DECODER_RATE,
     PlaceholderRecognizer,
@@ -90,7 +91,9 @@ class Hearing:
         session = self._session()
         options = session.get("input_audio_transcription") or {}
         return RecognitionHints(
-            sentences=known_sentences() + sentences_for_tools(session.get("tools") or []),
+            sentences=known_sentences()
+            + sentences_for_tools(session.get("tools") or [])
+            + spoken_requests(session.get("tools") or []),
             phrases=tuple(options.get("phrase_list") or ()),
             language=str(options.get("language") or "en-US"),
         )

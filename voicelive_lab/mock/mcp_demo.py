@@ -104,6 +104,29 @@ def list_tools(server_url: str, allowed_tools: list[str] | None = None) -> list[
     return [tool.listing() for tool in TOOLS.values() if allowed_tools is None or tool.name in allowed_tools]
 
 
+#: Requests the recognizer should expect when a session uses the demo server (spoken numbers as words).
+SPOKEN_REQUESTS = (
+    "What time is it?",
+    "What time is it in Tokyo?",
+    "What is the time in London?",
+    "Convert ten kilometers to miles.",
+    "How many pounds is five kilograms?",
+    "Convert one hundred feet to meters.",
+    "What is twenty degrees Celsius in Fahrenheit?",
+    "Roll a dice.",
+    "Roll two dice.",
+)
+
+
+def spoken_requests(tools: list[Any]) -> tuple[str, ...]:
+    """The demo server's likely requests, when one of the session's MCP tools points at it."""
+    uses_demo = any(
+        isinstance(tool, dict) and tool.get("type") == "mcp" and serves(str(tool.get("server_url") or ""))
+        for tool in tools
+    )
+    return SPOKEN_REQUESTS if uses_demo else ()
+
+
 def call_tool(server_url: str, name: str, arguments: dict[str, Any]) -> dict[str, Any]:
     """Run tool ``name``: its result, or McpServerUnreachable / McpToolFailed."""
     _reach(server_url)
