@@ -72,6 +72,26 @@ def test_the_panel_runs_a_conversation_from_its_buttons(make_server) -> None:
     assert [t.status for t in panel.summary().turns][:1] == ["completed"]
 
 
+def test_the_badge_says_ready_only_once_the_reply_has_been_heard(make_server) -> None:
+    server = make_server(speed=4)  # the reply arrives four times faster than it plays
+    speaker = RecordingSpeaker(realtime=True)
+    panel = SessionPanel(settings_for(server), microphone=WavMicrophone(realtime=False), speaker=speaker)
+    panel.start_button.click()
+    try:
+        eventually(lambda: ">ready<" in panel.badge.value)
+        panel.sample_choice.value = "hello.wav"
+        panel.sample_button.click()
+        eventually(lambda: "response.done" in panel.events.value)
+        assert speaker.playing, "seconds of the reply are still to be heard"
+        assert ">assistant speaking<" in panel.badge.value
+        eventually(lambda: ">ready<" in panel.badge.value)
+        assert not speaker.playing and speaker.buffer.buffered_ms == 0
+        assert "Your turn: speak again." in panel.badge.value
+    finally:
+        panel.stop_button.click()
+    assert panel.summary().states[-3:] == ("assistant_speaking", "ready", "stopped")
+
+
 def test_a_failed_session_shows_the_reason_on_the_badge(make_server) -> None:
     server = make_server()
     panel = SessionPanel(scripted_runner(server, key="k3y-not-this-one"))

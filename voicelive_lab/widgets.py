@@ -13,10 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import ipywidgets as widgets
+import numpy as np
 
 from .assistant import BasicVoiceAssistant
+from .audio.pcm import write_wav
+from .audio.protocols import AudioInput, AudioOutput, RecordedOutput, ScriptedInput
 from .config import Settings
-from .runner import MicrophoneLike, SessionRunner, SessionSummary, SpeakerLike, default_devices
+from .runner import SessionRunner, SessionSummary, default_devices
 from .session_log import SessionSnapshot
 
 REFRESH_S = 0.1
@@ -43,8 +46,8 @@ class SessionPanel(widgets.VBox):
         self,
         runner_or_settings: SessionRunner | Settings | None = None,
         *,
-        microphone: MicrophoneLike | None = None,
-        speaker: SpeakerLike | None = None,
+        microphone: AudioInput | None = None,
+        speaker: AudioOutput | None = None,
         assistant_class: Callable[..., Any] = BasicVoiceAssistant,
     ) -> None:
         notes: list[str] = []
@@ -93,7 +96,7 @@ class SessionPanel(widgets.VBox):
         self.text_button.on_click(lambda _: self.send_text())
         self.event_filter.observe(lambda _: self._refresh(force=True), names="value")
 
-        can_say = hasattr(runner.microphone, "say")
+        can_say = isinstance(runner.microphone, ScriptedInput)
         controls = [self.start_button, self.stop_button, self.interrupt_button]
         speaking = [self.sample_choice, self.sample_button] if can_say else []
         super().__init__(
@@ -151,7 +154,11 @@ class SessionPanel(widgets.VBox):
         """Speak a sample utterance into the session through the WAV-file microphone."""
         from .audio import sample
 
-        self.runner.microphone.say(sample(name or self.sample_choice.value))  # type: ignore[attr-defined]
+        microphone = self.runner.microphone
+        if not isinstance(microphone, ScriptedInput):
+            kind = type(microphone).__name__
+            raise TypeError(f"Sample utterances need a WavMicrophone as the microphone, not {kind}.")
+        microphone.say(sample(name or self.sample_choice.value))
 
     def send_text(self, text: str | None = None) -> None:
         message = (text if text is not None else self.text_input.value).strip()
@@ -165,8 +172,12 @@ class SessionPanel(widgets.VBox):
     @property
     def recording(self) -> Any:
         """The assistant's voice as recorded by a RecordingSpeaker (an inline player), or None."""
+        from IPython.display import Audio
+
         speaker = self.runner.speaker
-        return speaker.audio() if hasattr(speaker, "audio") else None
+        if not isinstance(speaker, RecordedOutput):
+            return None
+        return Audio(data=write_wav(np.asarray(speaker.samples, dtype="<i2").tobytes()))
 
     # ----------------------------------------------------------------- refreshing
 
@@ -202,15 +213,16 @@ class SessionPanel(widgets.VBox):
         self.transcript.value = _transcript_html(snap)
         self.events.value = _events_html(snap, self.event_filter.value)
         self.latency.value = _latency_html(snap)
-        can_replay = hasattr(self.runner.speaker, "audio")
-        if not running and state == "stopped" and not self._replay_shown and can_replay:
+        finished = not running and state == "stopped" and not self._replay_shown
+        if finished and isinstance(self.runner.speaker, RecordedOutput):
             self._replay_shown = True
             self.replay.append_display_data(self.recording)
 
 
 def _source_note(runner: SessionRunner, notes: list[str]) -> str:
-    mic = "your microphone" if not hasattr(runner.microphone, "say") else "sample utterances (WAV files)"
-    out = "your speaker" if not hasattr(runner.speaker, "audio") else "a recording you can replay after Stop"
+    scripted, recorded = isinstance(runner.microphone, ScriptedInput), isinstance(runner.speaker, RecordedOutput)
+    mic = "sample utterances (WAV files)" if scripted else "your microphone"
+    out = "a recording you can replay after Stop" if recorded else "your speaker"
     why = "".join(f"<br><i>{html.escape(note)}</i>" for note in notes)
     service = "the offline practice server" if runner.settings.backend == "practice" else "Azure Voice Live"
     return f"<small>Talking to {service}. Input: {mic}. Output: {out}.{why}</small>"

@@ -8,7 +8,7 @@ from .errors import AudioFileError, AudioFileNotFound, AudioUnavailable
 from .microphone import Microphone
 from .pcm import BLOCK_MS, SAMPLE_RATE
 from .playback import PlaybackBuffer
-from .protocols import AudioInput, AudioOutput
+from .protocols import AudioInput, AudioOutput, LostCallback, RecordedOutput, ScriptedInput
 from .recording_speaker import RecordingSpeaker
 from .samples import SAMPLES_DIR, sample, sample_names
 from .speaker import Speaker
@@ -25,9 +25,12 @@ __all__ = [
     "AudioOutput",
     "AudioStatus",
     "AudioUnavailable",
+    "LostCallback",
     "Microphone",
     "PlaybackBuffer",
+    "RecordedOutput",
     "RecordingSpeaker",
+    "ScriptedInput",
     "Speaker",
     "WavMicrophone",
     "audio_status",

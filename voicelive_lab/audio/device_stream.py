@@ -8,6 +8,7 @@ from typing import Any
 
 from .backend import Direction, open_stream
 from .pcm import SAMPLE_RATE
+from .protocols import LostCallback
 
 
 class DeviceStream:
@@ -23,7 +24,7 @@ class DeviceStream:
         self._stream: Any = None
         self._generation = 0  # which opened stream is current, so a late "finished" from an old one is ignored
         #: Called (from the audio thread) with a plain message if the device stops without close().
-        self.on_lost: Callable[[str], None] | None = None
+        self.on_lost: LostCallback | None = None
 
     @property
     def running(self) -> bool:

@@ -13,6 +13,7 @@ import numpy.typing as npt
 
 from .pcm import BLOCK_MS, SAMPLE_RATE, SAMPLE_WIDTH, bytes_to_ms, rms, write_wav
 from .playback import PlaybackBuffer
+from .protocols import LostCallback
 
 if TYPE_CHECKING:
     from IPython.display import Audio
@@ -54,6 +55,8 @@ class RecordingSpeaker:
         self._level = 0.0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        #: Part of the device protocol; a recording has no device to lose, so it is never called.
+        self.on_lost: LostCallback | None = None
 
     def start(self) -> None:
         """Start "playing" (realtime=True starts the playback thread); no-op if already started."""
@@ -105,6 +108,11 @@ class RecordingSpeaker:
     def level(self) -> float:
         """RMS level (0..1) of the last block played."""
         return self._level
+
+    @property
+    def playing(self) -> bool:
+        """True while written audio waits for the playback clock (realtime=False plays everything at once)."""
+        return self._thread is not None and self.buffer.buffered_ms > 0
 
     @property
     def samples(self) -> npt.NDArray[np.int16]:

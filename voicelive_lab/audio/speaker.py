@@ -52,6 +52,11 @@ class Speaker(DeviceStream):
         """RMS level (0..1) of the last block sent to the device."""
         return rms(self._last_block)
 
+    @property
+    def playing(self) -> bool:
+        """True while audio written is still queued for the device (started, and the buffer not yet drained)."""
+        return self._stream is not None and self.buffer.buffered_ms > 0
+
     def __enter__(self) -> Speaker:
         self.start()
         return self

@@ -11,6 +11,7 @@ from types import TracebackType
 
 from .microphone import Consumer
 from .pcm import BLOCK_MS, SAMPLE_RATE, SAMPLE_WIDTH, bytes_to_ms, load_pcm16, rms
+from .protocols import LostCallback
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +49,8 @@ class WavMicrophone:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._last_block = b""
+        #: Part of the device protocol; a file cannot be unplugged, so it is never called.
+        self.on_lost: LostCallback | None = None
         if path is not None:
             self.say(path)
 
