@@ -100,13 +100,22 @@ def jupyter_lab(tmp_path: Path, served: Path) -> Iterator[Lab]:
 
 @contextlib.contextmanager
 def chromium(
-    tmp_path: Path, console: list[str], *, fake_capture: Path | None, grant_microphone: bool = True
+    tmp_path: Path,
+    console: list[str],
+    *,
+    fake_capture: Path | None,
+    grant_microphone: bool = True,
+    devices: bool = True,
+    user_agent: str | None = None,
 ) -> Iterator[tuple[sync_api.BrowserContext, sync_api.Page]]:
     """Headless Debian Chromium whose microphone is Chromium's fake device (reading ``fake_capture`` if given).
 
     With ``grant_microphone=False`` the permission prompt is not auto-accepted and the origin gets no
-    microphone permission, so getUserMedia is denied as if the learner clicked "Block"."""
-    args = [*CHROMIUM_ARGS, *MEDIA_ARGS]
+    microphone permission. With ``devices=False`` there is no fake device: headless Chromium then has no
+    capture device at all, as on a machine with no microphone."""
+    args = list(CHROMIUM_ARGS)
+    if devices:
+        args += MEDIA_ARGS
     if grant_microphone:
         args += GRANT_ARGS
     if fake_capture is not None:
@@ -119,6 +128,7 @@ def chromium(
             args=args,
             viewport={"width": 1280, "height": 1000},
             permissions=["microphone"] if grant_microphone else [],
+            user_agent=user_agent,
         )
         try:
             page = context.pages[0] if context.pages else context.new_page()

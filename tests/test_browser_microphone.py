@@ -4,7 +4,10 @@ Chromium's fake capture device plays a WAV this test makes (the pyramids questio
 the page's microphone "speaks" every few seconds. A notebook cell builds BrowserAudio and a SessionRunner with
 BrowserMicrophone/BrowserSpeaker on a practice server, shows the widget and starts. A probe in the notebook
 writes what the kernel knows to a file every 200 ms; the page's own counters are read with page.evaluate.
-Screenshots go to test-artifacts/ (git-ignored).
+
+Covered: a whole conversation with barge-in and Stop; a denied permission and a machine with no microphone; a
+tab closed or crashed mid-session; the AudioWorklet code on its own (rates, frames, flush within one render
+block); the page naming an insecure origin and VS Code's webview. Screenshots go to test-artifacts/.
 """
 
 from __future__ import annotations
@@ -189,30 +192,41 @@ def test_a_spoken_question_is_answered_through_the_page(
     assert not [m for m in console if m.startswith("pageerror:")], console
 
 
-def test_a_denied_microphone_ends_the_session_with_a_message(
-    lab: Lab, served: Path, fake_capture: Path, tmp_path: Path
+@pytest.mark.parametrize(
+    ("case", "status_line", "reason"),
+    [
+        ("denied", "Microphone: denied", "The browser denied the microphone."),
+        ("no-microphone", "Microphone: no microphone", "The browser found no microphone."),
+    ],
+)
+def test_a_microphone_the_page_cannot_open_ends_the_session_with_a_message(
+    lab: Lab, served: Path, fake_capture: Path, tmp_path: Path, case: str, status_line: str, reason: str
 ) -> None:
-    probe = session_notebook(served, "denied", tmp_path)
+    """Blocked for the site ("denied"), or a machine with no capture device at all ("no-microphone")."""
+    probe = session_notebook(served, case, tmp_path)
     console: list[str] = []
-    with chromium(tmp_path, console, fake_capture=fake_capture, grant_microphone=False) as (context, page):
-        context.new_cdp_session(page).send(
-            "Browser.setPermission",
-            {"permission": {"name": "microphone"}, "setting": "denied", "origin": lab.url},
-        )  # as if the learner had clicked "Block"
-        open_notebook(page, lab, "denied.ipynb")
+    denied = case == "denied"
+    with chromium(
+        tmp_path, console, fake_capture=fake_capture if denied else None, grant_microphone=not denied, devices=denied
+    ) as (context, page):
+        if denied:
+            context.new_cdp_session(page).send(
+                "Browser.setPermission",
+                {"permission": {"name": "microphone"}, "setting": "denied", "origin": lab.url},
+            )  # as if the learner had clicked "Block"
+        open_notebook(page, lab, f"{case}.ipynb")
         run_all_cells(page)
-        final = wait_for(
-            probe, "the session ending", lambda r: r["state"] in ("error", "stopped") and not r["running"], 60
-        )
+        final = wait_for(probe, "the session ending", session_ended, 60)
         final = wait_for(probe, "the session's threads ending", lambda r: not session_threads(r), 5)
         status = page.locator(".vl-ba-status")
-        sync_api.expect(status).to_contain_text("Microphone: denied")
+        sync_api.expect(status).to_contain_text(status_line)
+        sync_api.expect(status).to_contain_text(reason)
         sync_api.expect(status).to_have_class("vl-ba-status vl-ba-problem")
         status.scroll_into_view_if_needed()
-        page.screenshot(path=ARTIFACTS / "browser-microphone-denied.png")
+        page.screenshot(path=ARTIFACTS / f"browser-microphone-{case}.png")
     assert final["state"] == "error"
-    assert final["errors"] and final["errors"][-1].startswith("The browser denied the microphone."), final["errors"]
-    assert final["microphone"].startswith("denied: The browser denied the microphone.")
+    assert final["errors"] and final["errors"][-1].startswith(reason), final["errors"]
+    assert final["microphone"].startswith(f"{status_line.split(': ')[1]}: {reason}")
     assert not final["capture"]
 
 
@@ -328,3 +342,37 @@ def test_the_worklets_resample_frame_and_flush_within_one_render_block(tmp_path:
     played_source = (cut - first) / 2  # 48 kHz out, 24 kHz in
     assert flushed["dropped"] == pytest.approx(24000 - played_source, abs=200), "the rest of the tone was dropped"
     assert playback["idle"] >= 1, "the player reported that it went idle"
+
+
+PAGE_CHECKS = ROOT / "voicelive_lab" / "browser_audio" / "page_checks.js"
+VS_CODE_AGENT = (
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Code/1.92.0 Chrome/124.0.6367.243 "
+    "Electron/30.1.2 Safari/537.36"
+)
+
+
+def page_problem(page: sync_api.Page, url: str) -> list[str] | None:
+    """What page_checks.js says about a page served at ``url`` (routed: nothing listens there)."""
+    page.route(url, lambda route: route.fulfill(body="<html></html>", content_type="text/html"))
+    page.goto(url)
+    page.add_script_tag(content=PAGE_CHECKS.read_text())
+    return page.evaluate("() => pageProblem()")
+
+
+def test_the_page_names_an_insecure_origin_and_vs_code(tmp_path: Path) -> None:
+    """Plain http away from localhost, and VS Code's webview, are refused before any permission prompt."""
+    console: list[str] = []
+    with chromium(tmp_path / "browser", console, fake_capture=None) as (_, page):
+        assert page_problem(page, "http://127.0.0.1:9/") is None
+        insecure = page_problem(page, "http://lab.example.test/")
+        errors = page.evaluate(
+            "() => ['NotAllowedError', 'NotFoundError', 'NotReadableError', 'TypeError']"
+            ".map((name) => describeMicError({name})[0])"
+        )
+    with chromium(tmp_path / "vscode", console, fake_capture=None, user_agent=VS_CODE_AGENT) as (_, page):
+        vs_code = page_problem(page, "http://127.0.0.1:9/")
+    assert insecure is not None and insecure[0] == "insecure"
+    assert insecure[1].startswith("This page comes from http://lab.example.test over plain http")
+    assert vs_code is not None and vs_code[0] == "blocked"
+    assert vs_code[1].startswith("VS Code's notebook view does not let widgets use the microphone.")
+    assert errors == ["denied", "no-microphone", "unavailable", "error"]
