@@ -223,6 +223,13 @@ class MockServer:
         try:
             loop.run_forever()
         finally:
+            # Handlers still running get a cancellation they can clean up after (closing the loop on them would
+            # throw GeneratorExit into their ``finally`` blocks instead).
+            pending = asyncio.all_tasks(loop)
+            for task in pending:
+                task.cancel()
+            if pending:
+                loop.run_until_complete(asyncio.wait(pending, timeout=STOP_TIMEOUT_S))
             loop.run_until_complete(loop.shutdown_asyncgens())
             loop.close()
 
