@@ -5,8 +5,8 @@ BIN := $(VENV)/bin
 
 .PHONY: lab test lint mock clean
 
-lab: $(VENV)/.installed-lab
-	$(BIN)/voicelive-lab lab
+lab: $(VENV)/.installed-lab  ## make lab ARGS="--port 8899 --no-browser" passes options on to JupyterLab
+	$(BIN)/voicelive-lab lab $(ARGS)
 
 test: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest
