@@ -23,7 +23,7 @@ def main(argv: list[str] | None = None) -> int:
         "lab",
         help="open JupyterLab on the notebooks (practice server by default)",
         description="Open JupyterLab on the notebooks. Any other option is passed on to JupyterLab, e.g. "
-        "`voicelive-lab lab --port 8899 --no-browser` (or `make lab ARGS=\"--port 8899 --no-browser\"`).",
+        '`voicelive-lab lab --port 8899 --no-browser` (or `make lab ARGS="--port 8899 --no-browser"`).',
     )
     lab.add_argument("--notebooks", default="notebooks", help="folder to open (default: ./notebooks)")
 
