@@ -143,7 +143,9 @@ def test_a_spoken_request_calls_the_demo_mcp_server_and_the_answer_says_the_resu
             return await ask(conn, spoken("Convert ten kilometers to miles.", "en-us+m3", 160))
 
     events = run(scenario())
-    call = next(e for e in events if e.type == "response.mcp_call_arguments.done")
+    calls = [e for e in events if e.type == "response.mcp_call_arguments.done"]
+    assert calls, f"no MCP call for the words heard: {heard_in(events)!r}; events {[e.type for e in events]}"
+    call = calls[0]
     assert json.loads(call.arguments) == {"value": 10, "from_unit": "km", "to_unit": "mi"}, heard_in(events)
     assert "6.21" in events[-1].response.output[-1].content[0].transcript
 
