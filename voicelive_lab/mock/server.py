@@ -17,7 +17,7 @@ from aiohttp import WSCloseCode, web
 
 from .faults import Faults
 from .handshake import AGENT_QUERY, build_app, refusal
-from .hearing import warm_up
+from .hearing import models_warm, warm_up
 from .realtime_session import EventObserver, RealtimeSession, SessionOptions
 from .recognizer import Recognizer
 from .replies import ReplyScript
@@ -208,10 +208,12 @@ class MockServer:
             loop.close()
             return
         self._ready.set()
-        # So the first turn does not wait for the models; a daemon thread, so stopping never waits for it.
-        threading.Thread(
-            target=warm_up, args=(self.recognizer,), name="voicelive-practice-warm-up", daemon=True
-        ).start()
+        # So the first turn does not wait for the models (once per process); a daemon thread, so stopping never
+        # waits for it.
+        if not models_warm(self.recognizer):
+            threading.Thread(
+                target=warm_up, args=(self.recognizer,), name="voicelive-practice-warm-up", daemon=True
+            ).start()
         try:
             loop.run_forever()
         finally:
