@@ -3,13 +3,16 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: lab test lint mock clean
+.PHONY: lab test quick lint mock clean
 
-lab: $(VENV)/.installed-lab
-	$(BIN)/voicelive-lab lab
+lab: $(VENV)/.installed-lab  ## make lab ARGS="--port 8899 --no-browser" passes options on to JupyterLab
+	$(BIN)/voicelive-lab lab $(ARGS)
 
 test: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest
+
+quick: $(VENV)/.installed-dev  ## everything but the tests marked slow (browsers, long sessions, load), in about 3 min
+	$(BIN)/python -m pytest -m "not slow"
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

@@ -4,6 +4,7 @@ traceback; and the cells below a check wait for it to pass."""
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import sys
 from pathlib import Path
@@ -84,6 +85,25 @@ def test_a_check_that_runs_out_of_time_says_so_and_never_passes(tmp_path: Path, 
     message = str(failure.value)
     assert "ran out of time" in message and "cannot say the section works" in message
     assert 1 not in checks._passed
+
+
+def test_a_practice_service_slow_to_answer_is_not_blamed_on_the_learners_handler(
+    learners: ModuleType, monkeypatch: Any
+) -> None:
+    """On a loaded machine the reply can come late: the verdict must say it could not see it, not "your code"."""
+    from voicelive_lab.mock.reply_planner import ReplyPlanner
+
+    answer = ReplyPlanner.plan
+
+    async def late_plan(self: ReplyPlanner, params: dict, settings: dict):  # type: ignore[no-untyped-def]
+        await asyncio.sleep(30)
+        return await answer(self, params, settings)
+
+    monkeypatch.setattr(ReplyPlanner, "plan", late_plan)
+    with pytest.raises(CheckFailed) as failure:
+        check_section_3(learners.BasicVoiceAssistant)
+    message = str(failure.value)
+    assert "ran out of time" in message and "practice service's reply" in message, message
 
 
 def test_a_failure_renders_as_its_lines_alone_and_long_text_is_cut() -> None:

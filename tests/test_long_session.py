@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import psutil
+import pytest
 from support import AUDIO, MANIFEST
 from test_runner import settings_for
 
@@ -16,6 +17,7 @@ from voicelive_lab.session_log import MAX_EVENTS, MAX_TRANSCRIPT_LINES, MAX_TURN
 TRAILING_SILENCE_MS = 1000
 
 
+@pytest.mark.slow
 def test_thirty_minutes_of_conversation_stay_within_the_caps(make_server) -> None:
     # The caps are the client's; recognizing 560 greetings would only add a minute (the server's own input
     # buffer is capped at MAX_BUFFER_MS whatever the recognizer).

@@ -100,11 +100,15 @@ def test_other_paths_and_plain_http_get_clear_answers(server: MockServer) -> Non
     assert wrong == 426 and "WebSocket" in wrong_text  # any path ending in /realtime is the service
     assert plain == 426 and "WebSocket" in plain_text
 
-    async def missing() -> int:
-        async with aiohttp.ClientSession() as client, client.get(server.endpoint + "/chat") as reply:
+    async def status_of(path: str, key: str | None = None) -> int:
+        headers = {"api-key": key} if key else {}
+        async with aiohttp.ClientSession() as client, client.get(server.endpoint + path, headers=headers) as reply:
             return reply.status
 
-    assert run(missing()) == 404
+    assert run(status_of("/chat")) == 404
+    assert run(status_of("/surrealtime", server.api_key)) == 404, "only a whole 'realtime' path segment is the service"
+    assert run(status_of("/voice-live/realtime")) == 401, "the key is checked before anything else is said"
+    assert run(status_of("/")) == 200
 
 
 def test_the_server_only_binds_loopback() -> None:

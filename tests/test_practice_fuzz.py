@@ -461,6 +461,7 @@ def check_errors(received: list[dict[str, Any]], failures: Records) -> None:
             assert isinstance(error["code"], str) and isinstance(error["message"], str) and error["message"], error
 
 
+@pytest.mark.slow
 def test_no_client_input_breaks_the_session(wire: Wire, failures: Records) -> None:
     """Each frame, and now and then a question after it (a bad setting may only show when a response uses it)."""
 

@@ -16,6 +16,7 @@ import time
 from multiprocessing.connection import Connection
 
 import aiohttp
+import pytest
 from azure.ai.voicelive.aio import connect
 from azure.core.credentials import AzureKeyCredential
 
@@ -88,6 +89,7 @@ def rss_mb(pid: int) -> float:
         return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
+@pytest.mark.slow
 def test_a_misbehaving_session_neither_stalls_another_nor_keeps_the_memory() -> None:
     spawn = multiprocessing.get_context("spawn")
     pipe, child_pipe = spawn.Pipe()

@@ -51,3 +51,24 @@ def test_code_is_ruff_clean(check: list[str]) -> None:
     ruff = Path(sys.executable).with_name("ruff")
     result = subprocess.run([str(ruff), *check], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_licence_is_an_spdx_string_so_installs_print_no_warning() -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert project["license"] == "MIT"
+
+
+def test_make_lab_passes_args_on_to_jupyterlab_and_the_help_says_so(capsys: pytest.CaptureFixture[str]) -> None:
+    dry_run = subprocess.run(
+        ["make", "-n", "-o", ".venv/.installed-lab", "lab", "ARGS=--port 8899 --no-browser"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "voicelive-lab lab --port 8899 --no-browser" in dry_run.stdout
+    from voicelive_lab.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["lab", "--help"])
+    assert "passed on to JupyterLab" in " ".join(capsys.readouterr().out.split())

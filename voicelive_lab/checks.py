@@ -22,6 +22,7 @@ from . import class_cell
 from .check_harness import INSTRUCTIONS, OutOfTime, PracticeRun
 from .lab_app import BroadcastFormatError
 from .learner_code import CodeLine, code_line, definition_of, hint_for, is_learner_file, learner_line_of
+from .mock.hearing import warm_up
 
 LAB_CLASS = "BasicVoiceAssistant"
 VERDICT_S = 20.0
@@ -51,6 +52,8 @@ HANDLER_FOR = {
     "processing": ("input_audio_buffer.speech_stopped", "_handle_speech_stopped"),
     "assistant_speaking": ("response.audio.delta", "_handle_audio_delta"),
 }
+#: What the practice service sends when its reply comes, whose absence is the service's delay, not the code's.
+REPLY_EVENTS = ("response.audio.delta", "response.audio.done")
 FATAL_ERROR = {
     "type": "server_error",
     "code": "internal_server_error",
@@ -143,6 +146,7 @@ def _check(section: int, assistant_class: type | None, scenario: Callable[[type,
     _passed.pop(section, None)
     cls, source = _learner_class(section, assistant_class, _caller_namespace())
     _read_the_class(section, cls, source)
+    warm_up(None)  # the practice agent's models load once per kernel, before the check's clock starts
     deadline = time.monotonic() + VERDICT_S - MARGIN_S
     failure: CheckFailed | None = None
     with _coroutines_never_awaited() as unawaited:
@@ -538,11 +542,15 @@ def _expect_states(run: PracticeRun, states: list[str], limit: float) -> None:
                 position += 1
         return position
 
+    replies_before = {event: len(run.events(event)) for event in REPLY_EVENTS}
     if run.wait(lambda: matched() == len(states), f"the state {states[-1]!r}", limit):
         return
     _check_no_stray_cancel(run)
     missing = states[matched()]
     event, handler = HANDLER_FOR.get(missing, ("response.audio.done", "_handle_audio_done"))
+    if event in REPLY_EVENTS and len(run.events(event)) == replies_before[event] and not run.ended():
+        # The practice service has not answered yet (a loaded machine): nothing the handler could have acted on.
+        raise OutOfTime(f"the practice service's reply ({event}), so that `{handler}` could be seen at work")
     raise _why_not(
         3,
         run,

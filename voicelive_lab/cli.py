@@ -19,7 +19,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="voicelive-lab", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
-    lab = commands.add_parser("lab", help="open JupyterLab on the notebooks (practice server by default)")
+    lab = commands.add_parser(
+        "lab",
+        help="open JupyterLab on the notebooks (practice server by default)",
+        description="Open JupyterLab on the notebooks. Any other option is passed on to JupyterLab, e.g. "
+        '`voicelive-lab lab --port 8899 --no-browser` (or `make lab ARGS="--port 8899 --no-browser"`).',
+    )
     lab.add_argument("--notebooks", default="notebooks", help="folder to open (default: ./notebooks)")
 
     mock = commands.add_parser("mock", help="run the offline practice server until Ctrl+C")

@@ -15,6 +15,18 @@ MAX_SPOKEN_ITEMS = 32
 MAX_STORED_BYTES = 8 * 1024 * 1024
 
 
+def user_message(item_id: str, part: dict[str, Any]) -> dict[str, Any]:
+    """A completed user message item with one content part (typed text, or speech whose words come later)."""
+    return {
+        "id": item_id,
+        "object": "realtime.item",
+        "type": "message",
+        "role": "user",
+        "status": "completed",
+        "content": [part],
+    }
+
+
 class ItemNotFound(LookupError):
     def __init__(self, item_id: str, param: str) -> None:
         super().__init__(f"No conversation item has the id '{item_id}'.")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -43,13 +44,28 @@ class UserTurn:
     heard: asyncio.Task[str] | None = None
 
 
+_process_models_warm = threading.Event()
+
+
+def models_warm(recognizer: Recognizer | None) -> bool:
+    """True once the process's own recognizer and voice are loaded (a recognizer passed in is never assumed so)."""
+    return recognizer is None and _process_models_warm.is_set()
+
+
 def warm_up(recognizer: Recognizer | None) -> None:
-    """Load the recognizer and the voice, and build the practice language model, before anyone speaks."""
-    recognizer = recognizer or loaded_recognizer()
-    recognizer.transcribe(
+    """Load the recognizer and the voice, and build the practice language model, before anyone speaks.
+
+    For the process's own models this is done once; later calls return at once.
+    """
+    if models_warm(recognizer):
+        return
+    heard_by = recognizer or loaded_recognizer()
+    heard_by.transcribe(
         np.zeros(DECODER_RATE // 2, dtype=np.float32), DECODER_RATE, RecognitionHints(known_sentences())
     )
     synthesize("Hello.")
+    if recognizer is None:
+        _process_models_warm.set()
 
 
 def describe_speech_parts() -> str:

@@ -218,6 +218,7 @@ class RecognizerProcess:
             [sys.executable, "-m", "voicelive_lab.mock.recognizer_worker"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,  # its failures come back as answers; stray output would land in a later cell
         )
         self._answers = queue.Queue()
         threading.Thread(target=self._read_answers, args=(self._process, self._answers), daemon=True).start()

@@ -5,23 +5,19 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
-import hmac
 import ipaddress
 import logging
 import os
-import re
 import secrets
 import threading
-from collections.abc import Mapping
-from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
 from aiohttp import WSCloseCode, web
 
 from .faults import Faults
-from .hearing import warm_up
-from .ids import IdFactory
+from .handshake import AGENT_QUERY, build_app, refusal
+from .hearing import models_warm, warm_up
 from .realtime_session import EventObserver, RealtimeSession, SessionOptions
 from .recognizer import Recognizer
 from .replies import ReplyScript
@@ -42,10 +38,6 @@ DEFAULT_HANDSHAKE_TIMEOUT_S = 10.0
 DEFAULT_HEARTBEAT_S = 60.0
 #: stop() gives up waiting for the server's loop after this long (it normally needs about 2 * CLOSE_GRACE_S).
 STOP_TIMEOUT_S = 5.0
-UNAUTHORIZED_MESSAGE = (
-    "Access denied: the request carried no key or a wrong key for this practice server. Send the key in the "
-    "'api-key' header (AzureKeyCredential) or as 'Authorization: Bearer <key>'."
-)
 
 
 class MockServer:
@@ -216,19 +208,27 @@ class MockServer:
             loop.close()
             return
         self._ready.set()
-        # So the first turn does not wait for the models; a daemon thread, so stopping never waits for it.
-        threading.Thread(
-            target=warm_up, args=(self.recognizer,), name="voicelive-practice-warm-up", daemon=True
-        ).start()
+        # So the first turn does not wait for the models (once per process); a daemon thread, so stopping never
+        # waits for it.
+        if not models_warm(self.recognizer):
+            threading.Thread(
+                target=warm_up, args=(self.recognizer,), name="voicelive-practice-warm-up", daemon=True
+            ).start()
         try:
             loop.run_forever()
         finally:
+            # Handlers still running get a cancellation they can clean up after (closing the loop on them would
+            # throw GeneratorExit into their ``finally`` blocks instead).
+            pending = asyncio.all_tasks(loop)
+            for task in pending:
+                task.cancel()
+            if pending:
+                loop.run_until_complete(asyncio.wait(pending, timeout=STOP_TIMEOUT_S))
             loop.run_until_complete(loop.shutdown_asyncgens())
             loop.close()
 
     async def _startup(self) -> None:
-        app = web.Application()
-        app.router.add_route("GET", "/{path:.*}", self._handle)
+        app = build_app(self, self._realtime)
         # keepalive_timeout also bounds a new connection's wait for its first request: the handshake timeout.
         self._runner = web.AppRunner(
             app,
@@ -266,36 +266,13 @@ class MockServer:
 
     # ----------------------------------------------------------------- HTTP
 
-    async def _handle(self, request: web.Request) -> web.StreamResponse:
-        if request.path in ("", "/"):
-            return web.json_response({"service": "voicelive-lab practice server", "sessions": self.active_sessions})
-        if not request.path.rstrip("/").endswith("/realtime"):
-            return web.json_response(
-                {"error": {"code": "404", "message": f"No Voice Live route at {request.path}; use .../realtime."}},
-                status=404,
-            )
+    async def _realtime(self, request: web.Request) -> web.StreamResponse:
+        """A Voice Live session on this socket (the handshake gates in ``handshake.py`` have let it through)."""
+        agent_query = request[AGENT_QUERY]
         faults = self.faults
-        if faults.reject_handshake is not None:
-            return web.json_response(
-                {"error": {"code": str(faults.reject_handshake), "message": "Rejected by fault injection."}},
-                status=faults.reject_handshake,
-            )
-        if not self._authorized(request):
-            log.info("rejected a connection without a valid key (HTTP 401)")
-            return web.json_response({"error": {"code": "401", "message": UNAUTHORIZED_MESSAGE}}, status=401)
-        if len(self._sessions) >= self.max_sessions:
-            return web.json_response(
-                {"error": {"code": "429", "message": f"Too many sessions (limit {self.max_sessions})."}}, status=429
-            )
-        try:
-            agent_query = AgentQuery.parse(request.query)
-        except ValueError as error:
-            return web.json_response({"error": {"code": "400", "message": str(error)}}, status=400)
         ws = web.WebSocketResponse(max_msg_size=MAX_FRAME_BYTES, autoping=True, heartbeat=self.heartbeat_s)
         if not ws.can_prepare(request).ok:
-            return web.json_response(
-                {"error": {"code": "426", "message": "This route expects a WebSocket upgrade."}}, status=426
-            )
+            return refusal(426, "This route expects a WebSocket upgrade.")
         await ws.prepare(request)
         self._sessions_started += 1
         # Azure OpenAI clients name a deployment where the Voice Live SDK names a model.
@@ -332,52 +309,6 @@ class MockServer:
             await closer.finish(closed_cleanly=ws.close_code != WSCloseCode.ABNORMAL_CLOSURE)
             log.info("session %s closed", session.id)
         return ws
-
-    def _authorized(self, request: web.Request) -> bool:
-        expected = self.api_key.encode()
-        offered = [request.headers.get("api-key"), request.query.get("api-key")]
-        for authorization in (request.headers.get("Authorization"), request.query.get("authorization")):
-            if authorization and authorization[:7].lower() == "bearer ":
-                offered.append(authorization[7:].strip())
-        return any(value and hmac.compare_digest(as_sent(value), expected) for value in offered)
-
-
-def as_sent(value: str) -> bytes:
-    """A header or query value as the client's bytes; aiohttp keeps bytes that are not UTF-8 as lone surrogates."""
-    return value.encode("utf-8", "surrogateescape")
-
-
-@dataclass(frozen=True)
-class AgentQuery:
-    """The Foundry agent a connection asks for (``agent-name`` and ``agent-project-name`` in its query)."""
-
-    name: str
-    project: str
-    version: str | None
-    conversation_id: str | None
-
-    @classmethod
-    def parse(cls, query: Mapping[str, str]) -> AgentQuery | None:
-        """None without agent parameters; ValueError when one of the two required names is missing."""
-        name, project = query.get("agent-name", "").strip(), query.get("agent-project-name", "").strip()
-        if not name and not project:
-            return None
-        if not (name and project):
-            raise ValueError(
-                "Agent mode needs both 'agent-name' and 'agent-project-name' in the query "
-                "(connect(..., agent_name=..., project_name=...))."
-            )
-        return cls(name, project, query.get("agent-version") or None, query.get("conversation-id") or None)
-
-    def session_agent(self, seed: int, session_number: int) -> dict[str, Any]:
-        """The session's ``agent`` field: the conversation asked for, else a new thread."""
-        return {
-            "type": "agent",
-            "name": self.name,
-            "description": None,
-            "agent_id": "asst_practice_" + re.sub(r"[^A-Za-z0-9_-]", "_", self.name),
-            "thread_id": self.conversation_id or IdFactory(seed, session_number).new("thread"),
-        }
 
 
 def is_loopback_host(host: str) -> bool:

@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from .client_events import ClientEventError
-from .conversation import Conversation
+from .conversation import Conversation, user_message
 from .hearing import UserTurn
 from .responses import Sender
 
@@ -59,14 +59,7 @@ class TextInput:
                 f"No typed message with the id {item_id!r} is open: send input_text.delta first.", "invalid_value", "id"
             )
         text = "".join(self._open.pop(item_id))
-        item = {
-            "id": item_id,
-            "object": "realtime.item",
-            "type": "message",
-            "role": "user",
-            "status": "completed",
-            "content": [{"type": "input_text", "text": text}],
-        }
+        item = user_message(item_id, {"type": "input_text", "text": text})
         turn = UserTurn(self._conversation.next_turn_number(), text=text)
         previous = self._conversation.add(item, turn)
         await self._send("conversation.item.created", None, previous_item_id=previous, item=item)

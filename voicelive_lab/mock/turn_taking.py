@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from .client_events import ClientEventError
-from .conversation import Conversation
+from .conversation import Conversation, user_message
 from .hearing import Hearing, UserTurn
 from .ids import IdFactory
 from .input_audio import MAX_BUFFER_MS, InputAudio
@@ -251,14 +251,7 @@ class TurnTaker:
     async def _add_user_audio(self, item_id: str, speech_ms: int, audio: np.ndarray, rate: int) -> None:
         """A user message item of speech, as committed audio: ``committed``, ``item.created``, then hearing it."""
         number = self._conversation.next_turn_number()
-        item = {
-            "id": item_id,
-            "object": "realtime.item",
-            "type": "message",
-            "role": "user",
-            "status": "completed",
-            "content": [{"type": "input_audio", "transcript": None}],
-        }
+        item = user_message(item_id, {"type": "input_audio", "transcript": None})
         turn = UserTurn(number, speech_ms=speech_ms, spoken=True)
         previous = self._conversation.add(item, turn)
         await self._send("input_audio_buffer.committed", None, previous_item_id=previous, item_id=item_id)
