@@ -1,4 +1,5 @@
-"""Helpers the practice-server tests share: sample speech, SDK connections, event collection."""
+"""Helpers the tests share: sample speech, SDK connections, event collection, sessions on a practice server,
+the browser page's messages played in by hand."""
 
 from __future__ import annotations
 
@@ -17,13 +18,19 @@ from azure.ai.voicelive.aio import VoiceLiveConnection, connect
 from azure.ai.voicelive.models import ServerEvent
 from azure.core.credentials import AzureKeyCredential
 
+from voicelive_lab.audio import RecordingSpeaker, WavMicrophone
+from voicelive_lab.browser_audio import BrowserAudio
+from voicelive_lab.config import Settings
 from voicelive_lab.mock import MockServer
+from voicelive_lab.runner import SessionRunner
 
 AUDIO = Path(__file__).resolve().parent.parent / "assets" / "audio"
 MANIFEST = {entry["file"]: entry for entry in json.loads((AUDIO / "manifest.json").read_text())["files"]}
 RATE = 24000
 BYTES_PER_MS = 48
 T = TypeVar("T")
+#: The lab's states for one spoken turn.
+LAB_TURN = ["listening", "processing", "assistant_speaking", "ready"]
 #: A spoken response from response.created to response.done, with the streamed deltas folded (see squash).
 RESPONSE_WITH_AUDIO = [
     "response.created",
@@ -131,3 +138,29 @@ def squash(names: list[str]) -> list[str]:
         if not folded or folded[-1] != name or not name.startswith("<"):
             folded.append(name)
     return folded
+
+
+def settings_for(server: MockServer, key: str | None = None) -> Settings:
+    return Settings(
+        backend="practice",
+        endpoint=server.endpoint,
+        credential=AzureKeyCredential(key or server.api_key),
+        model="gpt-4o",
+        voice="en-US-JennyNeural",
+        instructions="You are a friendly history tutor.",
+    )
+
+
+def scripted_runner(server: MockServer, realtime: bool = False, key: str | None = None) -> SessionRunner:
+    return SessionRunner(
+        settings_for(server, key),
+        microphone=WavMicrophone(realtime=realtime),
+        speaker=RecordingSpeaker(realtime=realtime),
+    )
+
+
+def page_says(
+    widget: BrowserAudio, kind: str, page: str = "tab-1", payload: bytes | None = None, **fields: Any
+) -> None:
+    """The page sends a message: the comm hands the widget its content and binary buffers."""
+    widget._on_page_message(widget, {"kind": kind, "page": page, **fields}, [memoryview(payload)] if payload else [])

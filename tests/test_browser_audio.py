@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support import page_says as says
 
 from voicelive_lab import browser_audio
 from voicelive_lab.audio.errors import AudioUnavailable
@@ -40,11 +41,6 @@ else:
 
 ROOT = Path(__file__).resolve().parent.parent
 FRAME = b"\x01\x02" * 480  # 20 ms of 24 kHz PCM16
-
-
-def says(widget: BrowserAudio, kind: str, page: str = "tab-1", payload: bytes | None = None, **fields: Any) -> None:
-    """The page sends a message: the comm hands the widget its content and binary buffers."""
-    widget._on_page_message(widget, {"kind": kind, "page": page, **fields}, [memoryview(payload)] if payload else [])
 
 
 class Lost:

@@ -6,8 +6,7 @@ import pytest
 from azure.core.credentials import AzureKeyCredential
 from azure.core.credentials_async import AsyncTokenCredential
 from azure.identity import CredentialUnavailableError
-from support import AUDIO
-from test_runner import settings_for
+from support import AUDIO, settings_for
 
 from voicelive_lab.audio import RecordingSpeaker, WavMicrophone
 from voicelive_lab.config import Settings

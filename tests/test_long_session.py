@@ -6,8 +6,7 @@ import math
 
 import psutil
 import pytest
-from support import AUDIO, MANIFEST
-from test_runner import settings_for
+from support import AUDIO, MANIFEST, settings_for
 
 from voicelive_lab.audio import RecordingSpeaker, WavMicrophone
 from voicelive_lab.mock.recognizer import PlaceholderRecognizer

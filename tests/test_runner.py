@@ -14,34 +14,13 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 from azure.core.credentials import AzureKeyCredential
-from support import AUDIO, level_db
+from support import AUDIO, LAB_TURN, level_db, scripted_runner, settings_for
 
 from voicelive_lab.assistant import BasicVoiceAssistant
 from voicelive_lab.audio import RecordingSpeaker, WavMicrophone
 from voicelive_lab.config import Settings
 from voicelive_lab.mock import Faults, MockServer
 from voicelive_lab.runner import SessionRunner
-
-LAB_TURN = ["listening", "processing", "assistant_speaking", "ready"]
-
-
-def settings_for(server: MockServer, key: str | None = None) -> Settings:
-    return Settings(
-        backend="practice",
-        endpoint=server.endpoint,
-        credential=AzureKeyCredential(key or server.api_key),
-        model="gpt-4o",
-        voice="en-US-JennyNeural",
-        instructions="You are a friendly history tutor.",
-    )
-
-
-def scripted_runner(server: MockServer, realtime: bool = False, key: str | None = None) -> SessionRunner:
-    return SessionRunner(
-        settings_for(server, key),
-        microphone=WavMicrophone(realtime=realtime),
-        speaker=RecordingSpeaker(realtime=realtime),
-    )
 
 
 def test_two_scripted_turns_follow_the_labs_states(server: MockServer) -> None:

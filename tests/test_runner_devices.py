@@ -13,8 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from audio_support import START_HINT, Listener, make_portaudio_see_pulse, rms_db, why_no_virtual_audio
-from support import AUDIO
-from test_runner import settings_for
+from support import AUDIO, settings_for
 
 from voicelive_lab.audio import Microphone, Speaker
 from voicelive_lab.mock import MockServer

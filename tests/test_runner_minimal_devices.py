@@ -7,8 +7,7 @@ import time
 from collections.abc import Callable
 
 import pytest
-from support import AUDIO
-from test_runner import LAB_TURN, settings_for
+from support import AUDIO, LAB_TURN, settings_for
 
 from voicelive_lab.audio.pcm import load_pcm16, rms
 from voicelive_lab.audio.protocols import AudioInput, AudioOutput, LostCallback, RecordedOutput, ScriptedInput

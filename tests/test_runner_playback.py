@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from test_runner import settings_for
+from support import settings_for
 
 from voicelive_lab.audio import RecordingSpeaker, WavMicrophone
 from voicelive_lab.runner import SessionRunner

@@ -8,8 +8,7 @@ from collections.abc import Callable
 
 import pytest
 from matplotlib.figure import Figure
-from support import AUDIO
-from test_runner import scripted_runner, settings_for
+from support import AUDIO, scripted_runner, settings_for
 
 from voicelive_lab.audio import RecordingSpeaker, WavMicrophone
 from voicelive_lab.plots import plot_latency, plot_timeline, plot_waveforms

@@ -203,6 +203,13 @@ class SessionRunner:
             )
             self._session.start()
 
+    def use_devices(self, microphone: AudioInput, speaker: AudioOutput) -> None:
+        """Talk through other devices from the next Start on (the panel's input and output choice)."""
+        with self._lifecycle:
+            if self.running:
+                raise RuntimeError("Devices can be changed only between sessions: press Stop first.")
+            self.microphone, self.speaker = microphone, speaker
+
     def stop(self, timeout: float = 0.5) -> bool:
         """End the session: close the socket and the audio streams. True if done within ``timeout``."""
         with self._lifecycle:

@@ -68,7 +68,7 @@ class SessionThread:
         self.silence = SilenceWatch(settings.endpoint, connect_timeout, answer_timeout, lambda: self.state)
         self.transcripts = TranscriptTracker(log)
         self.channel = SessionChannel(
-            on_audio=self.reply.play, on_stop_playback=self.reply.flush, on_log=self._on_log, on_event=self._on_event
+            on_audio=self.reply.play, on_stop_playback=self._flush_reply, on_log=self._on_log, on_event=self._on_event
         )
         self._connection: Any = None  # kept for its close code if the service ends the session
         self._stop_requested = False
@@ -239,9 +239,17 @@ class SessionThread:
             await asyncio.wait({task}, timeout=GRACEFUL_STOP_S)
             task.cancel()  # the assistant's code did not return on its own: end it
 
+    def _flush_reply(self) -> None:
+        """Barge-in or Interrupt: playback stops now; a reply still sounding is marked as heard only in part."""
+        was_playing = self.reply.output.playing
+        self.reply.flush()
+        if was_playing:
+            self.transcripts.playback_cut()
+            self._notify("transcript")
+
     async def interrupt(self) -> None:
         """Flush playback and cancel the reply that is being produced, as the lab's /interrupt did."""
-        self.reply.flush()
+        self._flush_reply()
         assistant, response_id = self.assistant, self.transcripts.active_response_id
         if assistant is None or assistant.connection is None or response_id is None:
             return

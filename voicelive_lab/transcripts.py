@@ -2,7 +2,8 @@
 
 The lab's class handles no transcript events, so the runner follows them itself from the events the class's
 event loop passes on: what the user said (input transcription), what the assistant is saying (transcript
-deltas, growing), and how each reply ended (interrupted when cancelled).
+deltas, growing), and how each reply ended: interrupted when it was cancelled, or when playback was flushed while
+it was still being heard (a barge-in after the service had sent all of it).
 """
 
 from __future__ import annotations
@@ -18,11 +19,25 @@ class TranscriptTracker:
         self.active_response_id: str | None = None
         self._cut_off: set[str] = set()  # replies stopped with Interrupt: their late text is not shown
         self._text: dict[str, str] = {}
+        self._heard_partly: set[str] = set()  # assistant items whose playback was flushed
+        self._last_reply: tuple[str, str, bool] | None = None  # (item id, text, final) of the latest reply line
 
     def cut_off(self, response_id: str | None) -> None:
         """This reply was interrupted: drop the text that still arrives for it."""
         if response_id is not None:
             self._cut_off.add(response_id)
+
+    def playback_cut(self) -> None:
+        """Playback was flushed while the latest reply was still sounding: the learner heard only part of it."""
+        if self._last_reply is not None:
+            item_id, text, final = self._last_reply
+            self._heard_partly.add(item_id)
+            self._log.transcript("assistant", item_id, text, final=final, interrupted=True)
+
+    def _reply_line(self, item_id: str, text: str, final: bool, interrupted: bool) -> None:
+        self._last_reply = (item_id, text, final)
+        cut = interrupted or item_id in self._heard_partly
+        self._log.transcript("assistant", item_id, text, final=final, interrupted=cut)
 
     def on_event(self, event: Any) -> None:
         kind = str(event.type)
@@ -32,7 +47,7 @@ class TranscriptTracker:
             if event.response_id not in self._cut_off:
                 text = self._text.get(event.item_id, "") + (event.delta or "")
                 self._text[event.item_id] = text
-                self._log.transcript("assistant", event.item_id, text, final=False, interrupted=False)
+                self._reply_line(event.item_id, text, final=False, interrupted=False)
         elif kind == "conversation.item.input_audio_transcription.completed":
             self._log.transcript("user", event.item_id, event.transcript or "", final=True, interrupted=False)
         elif kind == "response.done":
@@ -46,4 +61,4 @@ class TranscriptTracker:
         for item in response.output or []:
             text = self._text.pop(item.id, None)
             if text is not None:
-                self._log.transcript("assistant", item.id, text, final=True, interrupted=cancelled)
+                self._reply_line(item.id, text, final=True, interrupted=cancelled)

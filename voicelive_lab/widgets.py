@@ -19,6 +19,7 @@ from .assistant import BasicVoiceAssistant
 from .audio.pcm import write_wav
 from .audio.protocols import AudioInput, AudioOutput, RecordedOutput, ScriptedInput
 from .config import Settings
+from .device_picker import DevicePicker, describe_device
 from .runner import SessionRunner, SessionSummary, default_devices
 from .session_log import SessionSnapshot
 
@@ -51,9 +52,14 @@ class SessionPanel(widgets.VBox):
         assistant_class: Callable[..., Any] = BasicVoiceAssistant,
     ) -> None:
         notes: list[str] = []
+        #: The input and output choice, when the panel picks its devices (none given).
+        self.devices: DevicePicker | None = None
         if isinstance(runner_or_settings, SessionRunner):
             runner = runner_or_settings
         else:
+            if microphone is None and speaker is None:
+                self.devices = DevicePicker()
+                microphone, speaker = self.devices.devices()
             microphone, speaker, notes = default_devices(microphone, speaker)
             runner = SessionRunner(
                 runner_or_settings, microphone=microphone, speaker=speaker, assistant_class=assistant_class
@@ -67,7 +73,7 @@ class SessionPanel(widgets.VBox):
         self.stop_button = widgets.Button(description="Stop", icon="stop", button_style="danger", disabled=True)
         self.interrupt_button = widgets.Button(description="Interrupt", icon="hand-paper", disabled=True)
         self.badge = widgets.HTML()
-        self.source_note = widgets.HTML(_source_note(runner, notes))
+        self.source_note = widgets.HTML(_source_note(runner, notes, picked=self.devices is not None))
         self.sample_choice = widgets.Dropdown(options=_sample_files(), layout={"width": "220px"})
         self.sample_button = widgets.Button(
             description="Send sample utterance", icon="comment", disabled=True, layout={"width": "200px"}
@@ -96,15 +102,18 @@ class SessionPanel(widgets.VBox):
         self.text_button.on_click(lambda _: self.send_text())
         self.event_filter.observe(lambda _: self._refresh(force=True), names="value")
 
-        can_say = isinstance(runner.microphone, ScriptedInput)
         controls = [self.start_button, self.stop_button, self.interrupt_button]
-        speaking = [self.sample_choice, self.sample_button] if can_say else []
+        self.speaking = widgets.HBox([self.sample_choice, self.sample_button])
+        if self.devices is not None:
+            self.devices.input.observe(lambda _: self._show_speaking(), names="value")
+        self._show_speaking()
         super().__init__(
             [
                 widgets.HBox(controls, layout={"align_items": "center"}),
                 self.badge,
                 self.source_note,
-                widgets.HBox([*speaking, self.text_input, self.text_button]),
+                *([self.devices] if self.devices is not None else []),
+                widgets.HBox([self.speaking, self.text_input, self.text_button]),
                 widgets.HBox([self.mic_level, self.speaker_level, self.latency]),
                 widgets.HTML("<b>Transcript</b>"),
                 self.transcript,
@@ -126,6 +135,9 @@ class SessionPanel(widgets.VBox):
         with self.replay:
             self.replay.clear_output()
         self._replay_shown = False
+        if self.devices is not None and not self.runner.running:
+            self.runner.use_devices(*self.devices.devices())
+            self.devices.lock(True)
         self.runner.start()
         self._ensure_refresher()
 
@@ -159,6 +171,13 @@ class SessionPanel(widgets.VBox):
             kind = type(microphone).__name__
             raise TypeError(f"Sample utterances need a WavMicrophone as the microphone, not {kind}.")
         microphone.say(sample(name or self.sample_choice.value))
+
+    def _show_speaking(self) -> None:
+        """Sample utterances are offered when the input is the WAV-file microphone (or will be at Start)."""
+        scripted = isinstance(self.runner.microphone, ScriptedInput)
+        if self.devices is not None and not self.runner.running:
+            scripted = self.devices.choice[0] == "files"
+        self.speaking.layout.display = None if scripted else "none"
 
     def send_text(self, text: str | None = None) -> None:
         message = (text if text is not None else self.text_input.value).strip()
@@ -217,14 +236,18 @@ class SessionPanel(widgets.VBox):
         if finished and isinstance(self.runner.speaker, RecordedOutput):
             self._replay_shown = True
             self.replay.append_display_data(self.recording)
+        if self.devices is not None and not running and self.devices.input.disabled:
+            self.devices.session_ended(self.runner.microphone, self.runner.speaker)
+            self.devices.lock(False)
+            self._show_speaking()
 
 
-def _source_note(runner: SessionRunner, notes: list[str]) -> str:
-    scripted, recorded = isinstance(runner.microphone, ScriptedInput), isinstance(runner.speaker, RecordedOutput)
-    mic = "sample utterances (WAV files)" if scripted else "your microphone"
-    out = "a recording you can replay after Stop" if recorded else "your speaker"
-    why = "".join(f"<br><i>{html.escape(note)}</i>" for note in notes)
+def _source_note(runner: SessionRunner, notes: list[str], picked: bool) -> str:
     service = "the offline practice server" if runner.settings.backend == "practice" else "Azure Voice Live"
+    if picked:
+        return f"<small>Talking to {service}. Pick where you talk and listen before Start:</small>"
+    mic, out = describe_device("input", runner.microphone), describe_device("output", runner.speaker)
+    why = "".join(f"<br><i>{html.escape(note)}</i>" for note in notes)
     return f"<small>Talking to {service}. Input: {mic}. Output: {out}.{why}</small>"
 
 

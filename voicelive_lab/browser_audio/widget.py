@@ -87,6 +87,7 @@ class BrowserAudio(anywidget.AnyWidget):
         self._speaker: BrowserSpeaker | None = None
         self._seq = 0  # numbers the messages to the page, across all the speakers bound in turn
         self._introduced = threading.Event()  # some page owns the audio
+        self._page_observers: list[Callable[[], None]] = []
         self._watch = PageWatch(self._owner_heard_at, self._page_gone, lost_after=lost_after, page_wait=page_wait)
         self.on_msg(self._on_page_message)
         watch_current_shell()
@@ -108,6 +109,18 @@ class BrowserAudio(anywidget.AnyWidget):
         if page is None:
             return "waiting for the page"
         return f"page problem: {page.problem[1]}" if page.problem else "page connected"
+
+    def observe_page(self, callback: Callable[[], None]) -> None:
+        """Call ``callback()`` whenever a page introduces itself or the owning page goes away (on the thread that
+        read the page's message)."""
+        self._page_observers.append(callback)
+
+    def _tell_page_observers(self) -> None:
+        for callback in list(self._page_observers):
+            try:
+                callback()
+            except Exception:  # an observer's bug must not break the audio
+                log.exception("BrowserAudio page observer failed")
 
     def wait_for_page(self, timeout: float) -> bool:
         """Wait until a page owns the audio. Page messages are read only between cells, so waiting inside the
@@ -173,19 +186,22 @@ class BrowserAudio(anywidget.AnyWidget):
             )
             with self._lock:
                 self._pages[page] = info
-        elif kind == "bye":
+            self._claim_if_free(page, now)
+            self._tell_page_observers()
+            return
+        if kind == "bye":
             with self._lock:
                 self._pages.pop(page, None)
             if page == self.owner:
                 self._page_gone("The browser tab with this notebook was closed or reloaded. Press Start again.")
             return
-        else:
-            with self._lock:
-                info = self._pages.get(page)
-                if info is None:
-                    return  # a page this kernel never met (it loaded before a kernel restart): it says hello on reload
-                info.heard_at = now
-        self._claim_if_free(page, now)
+        with self._lock:
+            info = self._pages.get(page)
+            if info is None:
+                return  # a page this kernel never met (it loaded before a kernel restart): it says hello on reload
+            info.heard_at = now
+        if self._claim_if_free(page, now):
+            self._tell_page_observers()
         if page != self.owner:
             return
         mic, speaker = self._microphone, self._speaker
@@ -198,23 +214,25 @@ class BrowserAudio(anywidget.AnyWidget):
         elif kind in ("output", "flushed") and speaker is not None:
             speaker._page_output(kind, content)
 
-    def _claim_if_free(self, page: str, now: float) -> None:
-        """Give the audio to ``page`` when no live page holds it (the first tab, or the one that came back)."""
+    def _claim_if_free(self, page: str, now: float) -> bool:
+        """Give the audio to ``page`` when no live page holds it (the first tab, or the one that came back).
+        True when ``page`` has just become the owner."""
         with self._lock:
             if page == self.owner:
-                return
+                return False
             holder = self._pages.get(self.owner)
             if (
                 holder is not None
                 and min(now - holder.heard_at, kernel_activity.free_for(now)) <= self._watch.lost_after
             ):
-                return
+                return False
             for stale in [key for key, info in self._pages.items() if now - info.heard_at > FORGET_PAGES_AFTER_S]:
                 del self._pages[stale]
             previous, self.owner = self.owner, page
         self._introduced.set()
         if previous:
             self._page_gone("The browser page that held the audio went away. Press Start again.", release=False)
+        return True
 
     def _owner_heard_at(self) -> float | None:
         with self._lock:
@@ -231,6 +249,7 @@ class BrowserAudio(anywidget.AnyWidget):
             devices = [d for d in (self._microphone, self._speaker) if d is not None]
         for device in devices:
             device._page_lost(message)
+        self._tell_page_observers()
 
     def close(self) -> None:
         """Close the widget; started devices end their session with a message."""
