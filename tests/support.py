@@ -7,6 +7,7 @@ import asyncio
 import base64
 import json
 import math
+import time
 import wave
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
@@ -164,3 +165,11 @@ def page_says(
 ) -> None:
     """The page sends a message: the comm hands the widget its content and binary buffers."""
     widget._on_page_message(widget, {"kind": kind, "page": page, **fields}, [memoryview(payload)] if payload else [])
+
+
+def eventually(condition: Callable[[], bool], timeout: float = 15.0, what: str = "it") -> None:
+    """Poll ``condition`` every 20 ms until it holds; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"{what} did not happen within {timeout:g} s"
+        time.sleep(0.02)

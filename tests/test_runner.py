@@ -72,6 +72,29 @@ def test_barge_in_mid_reply_flushes_playback_and_cancels_the_response(make_serve
     )
 
 
+def test_speech_over_a_reply_sent_in_full_but_still_playing_marks_it_interrupted(make_server) -> None:
+    """The service had sent the whole reply (nothing left to cancel), but the learner heard only its start."""
+    server = make_server(speed=math.inf)
+    microphone, speaker = WavMicrophone(realtime=False), RecordingSpeaker(realtime=True)
+    runner = SessionRunner(settings_for(server), microphone=microphone, speaker=speaker)
+    runner.start()
+    try:
+        assert runner.wait_for_state("ready", timeout=10)
+        microphone.say(AUDIO / "pyramids.wav")
+        assert runner.wait_for(lambda snap: snap.event_counts.get("response.done", 0) == 1, timeout=10)
+        assert speaker.buffer.buffered_ms > 1000, "the reply arrived at once and is still playing"
+        microphone.say(AUDIO / "interrupt.wav")
+        assert runner.wait_for(lambda snap: snap.event_counts.get("response.done", 0) >= 2, timeout=20)
+    finally:
+        assert runner.stop()
+    summary = runner.summary()
+    assert [t.status for t in summary.turns] == ["completed", "completed"]
+    assert speaker.buffer.cleared_ms > 500, "what was left of the first reply was flushed"
+    assistant_lines = [t for t in summary.transcripts if t.role == "assistant"]
+    assert [t.interrupted for t in assistant_lines] == [True, False]
+    assert assistant_lines[0].text.startswith("The pyramids of Giza were built"), "the whole text stays readable"
+
+
 @pytest.mark.parametrize("moment", ["starting", "ready"])
 def test_stop_returns_within_half_a_second(make_server, moment: str) -> None:
     faults = Faults(event_delay_ms=3000) if moment == "starting" else Faults()

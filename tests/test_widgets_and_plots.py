@@ -3,24 +3,15 @@
 from __future__ import annotations
 
 import io
-import time
-from collections.abc import Callable
 
 import pytest
 from matplotlib.figure import Figure
-from support import AUDIO, scripted_runner, settings_for
+from support import AUDIO, eventually, scripted_runner, settings_for
 
 from voicelive_lab.audio import RecordingSpeaker, WavMicrophone
 from voicelive_lab.plots import plot_latency, plot_timeline, plot_waveforms
 from voicelive_lab.runner import SessionSummary
 from voicelive_lab.widgets import SessionPanel
-
-
-def eventually(condition: Callable[[], bool], timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "the panel did not show it in time"
-        time.sleep(0.02)
 
 
 def test_the_panel_runs_a_conversation_from_its_buttons(make_server) -> None:
