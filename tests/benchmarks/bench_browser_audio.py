@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 from browser_support import (  # noqa: E402 - tests/ is on sys.path only now
     PROBE_CELL,
     chromium,
-    jupyter_lab,
+    jupyter_server,
     open_notebook,
     page_audio_stats,
     read_probe,
@@ -259,7 +259,7 @@ def main() -> None:
         setup += f"RESULTS = {str(results)!r}\n"
         write_notebook(served / "bench.ipynb", PROBE_CELL, setup + SESSION_CELL)
         console: list[str] = []
-        with jupyter_lab(tmp, served) as lab, chromium(tmp, console, fake_capture=capture) as (_, page):
+        with jupyter_server(tmp, served) as lab, chromium(tmp, console, fake_capture=capture) as (_, page):
             open_notebook(page, lab, "bench.ipynb")
             run_all_cells(page)
             deadline = time.monotonic() + 90
