@@ -72,3 +72,15 @@ def test_make_lab_passes_args_on_to_jupyterlab_and_the_help_says_so(capsys: pyte
     with pytest.raises(SystemExit):
         main(["lab", "--help"])
     assert "passed on to JupyterLab" in " ".join(capsys.readouterr().out.split())
+
+
+def test_nbval_markers_are_cell_tags_not_comments_in_learners_code() -> None:
+    import nbformat
+
+    marked = [
+        f"{path.relative_to(ROOT)} cell {number}"
+        for path in sorted((ROOT / "notebooks").rglob("*.ipynb"))
+        for number, cell in enumerate(nbformat.read(path, as_version=4).cells)
+        if cell.cell_type == "code" and "NBVAL_" in cell.source
+    ]
+    assert not marked, f"use the nbval-ignore-output (or nbval-skip) tag instead of a comment: {marked}"

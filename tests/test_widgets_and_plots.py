@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import threading
+import time
 
 import pytest
 from matplotlib.figure import Figure
@@ -20,7 +22,7 @@ def test_the_panel_runs_a_conversation_from_its_buttons(make_server) -> None:
         settings_for(server), microphone=WavMicrophone(realtime=False), speaker=RecordingSpeaker(realtime=True)
     )
     assert repr(panel) == "SessionPanel(backend='practice')"
-    assert "idle" in panel.badge.value
+    assert panel.shown_state == "idle" and ">idle<" in panel.badge.value
     assert (panel.start_button.disabled, panel.stop_button.disabled, panel.interrupt_button.disabled) == (
         False,
         True,
@@ -30,35 +32,38 @@ def test_the_panel_runs_a_conversation_from_its_buttons(make_server) -> None:
 
     panel.start_button.click()
     try:
-        eventually(lambda: ">ready<" in panel.badge.value)
+        eventually(lambda: panel.shown_state == "ready")
         assert panel.start_button.disabled and not panel.stop_button.disabled and not panel.sample_button.disabled
 
         panel.sample_choice.value = "pyramids.wav"
         panel.sample_button.click()
-        eventually(lambda: ">assistant speaking<" in panel.badge.value)
+        eventually(lambda: panel.shown_state == "assistant_speaking")
         assert not panel.interrupt_button.disabled
         eventually(lambda: panel.speaker_level.value > 0)
         eventually(lambda: "response.done" in panel.events.value)
         assert "<b>You:</b> Who built the pyramids of Giza?" in panel.transcript.value
         assert "<b>Assistant:</b> The pyramids of Giza were built" in panel.transcript.value
         assert "turn 1: first audio after" in panel.latency.value
+        assert panel.latency.value.endswith("(the practice server's timing, not Azure's)</small>")
 
         panel.event_filter.value = "speech_"
-        assert "speech_started" in panel.events.value and "response.done" not in panel.events.value
+        eventually(lambda: "speech_started" in panel.events.value and "response.done" not in panel.events.value)
         panel.event_filter.value = ""
 
         panel.text_input.value = "Tell me about Rome."
         panel.text_button.click()
-        eventually(lambda: "Tell me about Rome." in panel.transcript.value and not panel.interrupt_button.disabled)
+        eventually(
+            lambda: "<b>You:</b> Tell me about Rome." in panel.transcript.value and not panel.interrupt_button.disabled
+        )
         panel.interrupt_button.click()
         eventually(lambda: "(interrupted)" in panel.transcript.value)
     finally:
         panel.stop_button.click()
-    eventually(lambda: ">stopped<" in panel.badge.value and not panel.start_button.disabled)
+    eventually(lambda: panel.shown_state == "stopped" and not panel.start_button.disabled)
     assert panel.stop_button.disabled and panel.sample_button.disabled
     eventually(lambda: len(panel.replay.outputs) == 1)
     assert "<audio" in panel.replay.outputs[0]["data"]["text/html"], "an inline player for the recording"
-    assert "error" not in panel.badge.value
+    assert panel.shown_state == "stopped"
     assert [t.status for t in panel.summary().turns][:1] == ["completed"]
 
 
@@ -68,15 +73,15 @@ def test_the_badge_says_ready_only_once_the_reply_has_been_heard(make_server) ->
     panel = SessionPanel(settings_for(server), microphone=WavMicrophone(realtime=False), speaker=speaker)
     panel.start_button.click()
     try:
-        eventually(lambda: ">ready<" in panel.badge.value)
+        eventually(lambda: panel.shown_state == "ready")
         panel.sample_choice.value = "hello.wav"
         panel.sample_button.click()
         eventually(lambda: "response.done" in panel.events.value)
         assert speaker.playing, "seconds of the reply are still to be heard"
-        assert ">assistant speaking<" in panel.badge.value
-        eventually(lambda: ">ready<" in panel.badge.value)
+        assert panel.shown_state == "assistant_speaking"
+        eventually(lambda: panel.shown_state == "ready")
         assert not speaker.playing and speaker.buffer.buffered_ms == 0
-        assert "Your turn: speak again." in panel.badge.value
+        assert panel.shown_message == "Your turn: speak again."
     finally:
         panel.stop_button.click()
     assert panel.summary().states[-3:] == ("assistant_speaking", "ready", "stopped")
@@ -86,8 +91,33 @@ def test_a_failed_session_shows_the_reason_on_the_badge(make_server) -> None:
     server = make_server()
     panel = SessionPanel(scripted_runner(server, key="k3y-not-this-one"))
     panel.start_button.click()
-    eventually(lambda: ">error<" in panel.badge.value and not panel.start_button.disabled)
-    assert "401" in panel.badge.value and "k3y-not-this-one" not in panel.badge.value
+    eventually(lambda: panel.shown_state == "error" and not panel.start_button.disabled)
+    assert "401" in panel.shown_message and "k3y-not-this-one" not in panel.badge.value
+
+
+def test_one_thread_writes_the_panel_and_each_session_shows_one_replay(make_server) -> None:
+    """Buttons, filters and the session all reach the widgets through the panel's refresher thread only, so two
+    writers never race (a second replay player appeared when Stop refreshed from the button's thread)."""
+    panel = SessionPanel(
+        settings_for(make_server()), microphone=WavMicrophone(realtime=False), speaker=RecordingSpeaker(realtime=False)
+    )
+    writers: set[str] = set()
+    for widget in (panel.badge, panel.transcript, panel.events, panel.replay, panel.start_button):
+        name = "outputs" if widget is panel.replay else ("disabled" if widget is panel.start_button else "value")
+        widget.observe(lambda _: writers.add(threading.current_thread().name), names=name)
+    for round_number in range(1, 4):
+        panel.start_button.click()
+        eventually(lambda: panel.shown_state == "ready")
+        panel.send_text("Hello?")
+        eventually(lambda: "response.done" in panel.events.value)
+        panel.event_filter.value = "response"
+        panel.event_filter.value = ""
+        panel.stop_button.click()
+        eventually(lambda: panel.shown_state == "stopped" and len(panel.replay.outputs) == 1)
+        time.sleep(0.3)  # a second writer would have added its player by now
+        assert len(panel.replay.outputs) == 1, f"round {round_number}: one replay player"
+        assert "<b>You:</b> Hello?" in panel.transcript.value, "a typed message is shown as the learner's line"
+    assert writers == {"voicelive-panel"}, f"widgets written from {writers}"
 
 
 @pytest.fixture(scope="module")

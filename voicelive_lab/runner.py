@@ -108,6 +108,7 @@ class SessionRunner:
         self._lifecycle = threading.Lock()
         self._changed = threading.Condition()
         self._session: SessionThread | None = None  # the current or last session
+        self.sessions_started = 0  # tells observers that a new session began since they last looked
         self._idle_channel = SessionChannel()
         self._blocks_dropped_before = 0  # by the microphones of sessions before the last one
 
@@ -190,6 +191,7 @@ class SessionRunner:
                 return
             self._blocks_dropped_before = self.mic_blocks_dropped
             self.log.reset()
+            self.sessions_started += 1
             self._session = SessionThread(
                 settings=self.settings,
                 assistant_class=self.assistant_class,

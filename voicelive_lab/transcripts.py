@@ -1,9 +1,9 @@
 """TranscriptTracker: the conversation's lines and the active reply, read off the server's events.
 
 The lab's class handles no transcript events, so the runner follows them itself from the events the class's
-event loop passes on: what the user said (input transcription), what the assistant is saying (transcript
-deltas, growing), and how each reply ended: interrupted when it was cancelled, or when playback was flushed while
-it was still being heard (a barge-in after the service had sent all of it).
+event loop passes on: what the user said (input transcription) or typed (a text message item), what the
+assistant is saying (transcript deltas, growing), and how each reply ended: interrupted when it was cancelled,
+or when playback was flushed while it was still being heard (a barge-in after the service had sent all of it).
 """
 
 from __future__ import annotations
@@ -48,10 +48,20 @@ class TranscriptTracker:
                 text = self._text.get(event.item_id, "") + (event.delta or "")
                 self._text[event.item_id] = text
                 self._reply_line(event.item_id, text, final=False, interrupted=False)
+        elif kind == "conversation.item.created":
+            self._typed_message(event.item)
         elif kind == "conversation.item.input_audio_transcription.completed":
             self._log.transcript("user", event.item_id, event.transcript or "", final=True, interrupted=False)
         elif kind == "response.done":
             self._finish(event.response)
+
+    def _typed_message(self, item: Any) -> None:
+        """A user message sent as text (the panel's text box, ``send_text``, a learner's own item): a "You:" line."""
+        if getattr(item, "type", None) != "message" or getattr(item, "role", None) != "user":
+            return
+        typed = [part.text for part in item.content or [] if getattr(part, "type", None) == "input_text" and part.text]
+        if typed:
+            self._log.transcript("user", item.id, " ".join(typed), final=True, interrupted=False)
 
     def _finish(self, response: Any) -> None:
         if response.id == self.active_response_id:

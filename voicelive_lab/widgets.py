@@ -1,7 +1,8 @@
 """SessionPanel: Start / Stop / Interrupt, the state, transcripts, events, levels and latency, in one widget.
 
-The session runs on its own thread (SessionRunner). A small refresher thread copies what the runner
-reports into widget traits about ten times a second; nothing is ever printed into a cell.
+The session runs on its own thread (SessionRunner). One refresher thread per panel writes the panel's widgets:
+it copies what the runner reports about ten times a second while a session runs, and once whenever a button or
+a filter asks for it (a "poke"); nothing is ever printed into a cell. The device picker writes its own widgets.
 """
 
 from __future__ import annotations
@@ -66,8 +67,12 @@ class SessionPanel(widgets.VBox):
             )
         self.runner = runner
         self._shown_version = -1
+        self._shown: tuple[str, str] = ("idle", "")
         self._refresher: threading.Thread | None = None
+        self._refresh_lock = threading.Lock()
+        self._wake = threading.Event()
         self._replay_shown = False
+        self._followed = (0, True)  # (the runner's sessions_started, whether that session's end was handled)
 
         self.start_button = widgets.Button(description="Start", icon="play", button_style="success")
         self.stop_button = widgets.Button(description="Stop", icon="stop", button_style="danger", disabled=True)
@@ -100,13 +105,12 @@ class SessionPanel(widgets.VBox):
         self.interrupt_button.on_click(lambda _: self.runner.interrupt())
         self.sample_button.on_click(lambda _: self.send_sample())
         self.text_button.on_click(lambda _: self.send_text())
-        self.event_filter.observe(lambda _: self._refresh(force=True), names="value")
+        self.event_filter.observe(lambda _: self._poke(), names="value")
 
         controls = [self.start_button, self.stop_button, self.interrupt_button]
         self.speaking = widgets.HBox([self.sample_choice, self.sample_button])
         if self.devices is not None:
-            self.devices.input.observe(lambda _: self._show_speaking(), names="value")
-        self._show_speaking()
+            self.devices.input.observe(lambda _: self._poke(), names="value")
         super().__init__(
             [
                 widgets.HBox(controls, layout={"align_items": "center"}),
@@ -128,39 +132,41 @@ class SessionPanel(widgets.VBox):
     def __repr__(self) -> str:
         return f"SessionPanel(backend={self.runner.settings.backend!r})"
 
+    @property
+    def shown_state(self) -> str:
+        """The state the badge shows now ("idle", "ready", "assistant_speaking", …)."""
+        return self._shown[0]
+
+    @property
+    def shown_message(self) -> str:
+        """The message beside the badge."""
+        return self._shown[1]
+
     # ----------------------------------------------------------------- actions
 
     def start(self) -> None:
-        """Start a session (what the Start button does)."""
-        with self.replay:
-            self.replay.clear_output()
-        self._replay_shown = False
+        """Start a session (what the Start button does), with the devices the picker shows."""
         if self.devices is not None and not self.runner.running:
             self.runner.use_devices(*self.devices.devices())
-            self.devices.lock(True)
         self.runner.start()
-        self._ensure_refresher()
+        self._poke()
 
     def stop(self) -> None:
         """Stop the session (what the Stop button does)."""
         self.runner.stop()
-        self._refresh(force=True)
+        self._poke()
 
     def run_turns(self, wav_paths: list[str | Path], timeout: float = 60.0) -> SessionSummary:
         """A scripted conversation (one WAV per turn) that the panel shows as it happens. Blocks."""
-        self._ensure_refresher_soon()
-        summary = self.runner.run_turns(wav_paths, timeout=timeout)
-        self._refresh(force=True)
-        return summary
 
-    def _ensure_refresher_soon(self) -> None:
-        """Start refreshing once the runner's thread exists (run_turns starts it)."""
-
-        def wait_then_refresh() -> None:
+        def poke_once_running() -> None:  # run_turns starts the session's thread itself
             if self.runner.wait_for(lambda snap: self.runner.running, timeout=5):
-                self._ensure_refresher()
+                self._poke()
 
-        threading.Thread(target=wait_then_refresh, daemon=True).start()
+        threading.Thread(target=poke_once_running, name="voicelive-panel-start", daemon=True).start()
+        summary = self.runner.run_turns(wav_paths, timeout=timeout)
+        self._poke()
+        return summary
 
     def send_sample(self, name: str | None = None) -> None:
         """Speak a sample utterance into the session through the WAV-file microphone."""
@@ -171,13 +177,6 @@ class SessionPanel(widgets.VBox):
             kind = type(microphone).__name__
             raise TypeError(f"Sample utterances need a WavMicrophone as the microphone, not {kind}.")
         microphone.say(sample(name or self.sample_choice.value))
-
-    def _show_speaking(self) -> None:
-        """Sample utterances are offered when the input is the WAV-file microphone (or will be at Start)."""
-        scripted = isinstance(self.runner.microphone, ScriptedInput)
-        if self.devices is not None and not self.runner.running:
-            scripted = self.devices.choice[0] == "files"
-        self.speaking.layout.display = None if scripted else "none"
 
     def send_text(self, text: str | None = None) -> None:
         message = (text if text is not None else self.text_input.value).strip()
@@ -198,31 +197,39 @@ class SessionPanel(widgets.VBox):
             return None
         return Audio(data=write_wav(np.asarray(speaker.samples, dtype="<i2").tobytes()))
 
-    # ----------------------------------------------------------------- refreshing
+    # ----------------------------------------------------------------- refreshing (the refresher thread)
 
-    def _ensure_refresher(self) -> None:
-        if self._refresher is None or not self._refresher.is_alive():
-            self._refresher = threading.Thread(target=self._refresh_loop, name="voicelive-panel", daemon=True)
-            self._refresher.start()
+    def _poke(self) -> None:
+        """Have the refresher copy the session into the widgets now (and go on while a session runs)."""
+        with self._refresh_lock:
+            self._wake.set()
+            if self._refresher is None:
+                self._refresher = threading.Thread(target=self._refresh_loop, name="voicelive-panel", daemon=True)
+                self._refresher.start()
 
     def _refresh_loop(self) -> None:
-        stopping = threading.Event()
-        while not stopping.wait(REFRESH_S):
-            self._refresh()
-            if not self.runner.running:
-                self._refresh(force=True)
-                stopping.set()
+        while True:
+            poked = self._wake.wait(REFRESH_S)
+            self._wake.clear()
+            running = self.runner.running
+            self._refresh(force=poked or not running)
+            with self._refresh_lock:
+                if not running and not self._wake.is_set():
+                    self._refresher = None  # idle: the next poke starts a new refresher
+                    return
 
     def _refresh(self, force: bool = False) -> None:
         running = self.runner.running
         mic, assistant = self.runner.levels
         self.mic_level.value = min(1.0, mic * 4) if running else 0.0
         self.speaker_level.value = min(1.0, assistant * 4) if running else 0.0
+        self._follow_session(running)
         if self.runner.log.version == self._shown_version and not force:
             return  # nothing new: skip copying the log
         snap = self.runner.log.snapshot()
         self._shown_version = snap.version
         state = snap.state
+        self._shown = (state, snap.message)
         self.start_button.disabled = running
         self.stop_button.disabled = not running
         self.interrupt_button.disabled = state not in ("processing", "assistant_speaking")
@@ -231,15 +238,34 @@ class SessionPanel(widgets.VBox):
         self.badge.value = _badge(state, snap.message)
         self.transcript.value = _transcript_html(snap)
         self.events.value = _events_html(snap, self.event_filter.value)
-        self.latency.value = _latency_html(snap)
+        self.latency.value = _latency_html(snap, practice=self.runner.settings.backend == "practice")
         finished = not running and state == "stopped" and not self._replay_shown
         if finished and isinstance(self.runner.speaker, RecordedOutput):
             self._replay_shown = True
             self.replay.append_display_data(self.recording)
-        if self.devices is not None and not running and self.devices.input.disabled:
-            self.devices.session_ended(self.runner.microphone, self.runner.speaker)
-            self.devices.lock(False)
-            self._show_speaking()
+
+    def _follow_session(self, running: bool) -> None:
+        """Once per session: at its start, lock the device choice and clear the last replay; at its end, unlock
+        and let the picker fall back from a browser device that failed. Sample utterances are offered when the
+        input is (or will be at Start) the WAV-file microphone."""
+        number, end_handled = self._followed
+        if self.runner.sessions_started != number:
+            number, end_handled = self.runner.sessions_started, False
+            if self._replay_shown:
+                self.replay.outputs = ()
+                self._replay_shown = False
+            if self.devices is not None:
+                self.devices.lock(True)
+        if not running and not end_handled:
+            end_handled = True
+            if self.devices is not None:
+                self.devices.session_ended(self.runner.microphone, self.runner.speaker)
+                self.devices.lock(False)
+        self._followed = (number, end_handled)
+        scripted = isinstance(self.runner.microphone, ScriptedInput)
+        if self.devices is not None and not running:
+            scripted = self.devices.choice[0] == "files"
+        self.speaking.layout.display = None if scripted else "none"
 
 
 def _source_note(runner: SessionRunner, notes: list[str], picked: bool) -> str:
@@ -288,11 +314,14 @@ def _events_html(snap: SessionSnapshot, text_filter: str) -> str:
     return f"{dropped}<pre style='margin:0;font-size:11px'>{html.escape(body)}</pre>"
 
 
-def _latency_html(snap: SessionSnapshot) -> str:
+def _latency_html(snap: SessionSnapshot, practice: bool) -> str:
     parts = []
     for number, turn in enumerate(snap.turns, start=1):
         if turn.latency_ms is None:
             continue
         reply = f", reply streamed in {turn.reply_ms / 1000:.1f} s" if turn.reply_ms is not None else ""
         parts.append(f"turn {number}: first audio after {turn.latency_ms:.0f} ms{reply}")
-    return "<small>" + ("; ".join(parts[-3:]) or "Latency appears after the first reply.") + "</small>"
+    if not parts:
+        return "<small>Latency appears after the first reply.</small>"
+    source = " (the practice server's timing, not Azure's)" if practice else ""
+    return "<small>" + "; ".join(parts[-3:]) + source + "</small>"
