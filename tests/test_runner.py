@@ -142,6 +142,36 @@ def test_failures_end_in_error_with_a_message_and_the_runner_can_start_again(mak
     assert "401" in (wrong.last_error or "") and "k3y-not-this-one" not in (wrong.last_error or "")
 
 
+def test_typed_messages_and_interrupts_racing_stop_are_notes_not_errors(make_server) -> None:
+    """A learner's loop of send_text (or a late Interrupt click) meeting Stop: nothing is raised in the cell."""
+    runner = scripted_runner(make_server())
+    assert runner.send_text("Before Start.") is False and runner.interrupt() is False
+    for _round in range(3):
+        runner.start()
+        assert runner.wait_for_state("ready", timeout=10)
+        failures: list[BaseException] = []
+        results: list[bool] = []
+
+        def type_until_stopped(results: list[bool] = results, failures: list[BaseException] = failures) -> None:
+            try:
+                while runner.running or len(results) < 5:
+                    results.append(runner.send_text("Hello?"))
+                    results.append(runner.interrupt())
+                results.append(runner.send_text("After Stop."))
+            except BaseException as error:  # what would have landed in the learner's cell
+                failures.append(error)
+
+        typist = threading.Thread(target=type_until_stopped)
+        typist.start()
+        time.sleep(0.2)
+        assert runner.stop()
+        typist.join(10)
+        assert not typist.is_alive() and failures == [], failures
+        assert True in results and results[-1] is False
+    notes = [e.detail for e in runner.log.snapshot().events if e.type == "log.info"]
+    assert "Typed message not sent: no session is running. Press Start first." in notes
+
+
 def test_typed_messages_and_interrupt_from_another_thread(make_server) -> None:
     server = make_server(speed=2)
     speaker = RecordingSpeaker(realtime=True)

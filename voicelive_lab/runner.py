@@ -37,7 +37,6 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
-from aiohttp import WSMsgType
 
 from .assistant import BasicVoiceAssistant
 from .audio.protocols import AudioInput, AudioOutput, RecordedOutput
@@ -46,6 +45,7 @@ from .config import Settings, load_settings
 from .lab_app import SessionChannel
 from .learner_code import CodeLine
 from .scripted_turns import run_scripted_turns
+from .sdk_quirks import quiet_own_close
 from .session_log import SessionLog, SessionSnapshot
 from .session_summary import SessionSummary, states_visited
 from .session_thread import GRACEFUL_STOP_S, SessionThread
@@ -64,14 +64,7 @@ __all__ = [
 log = logging.getLogger("voicelive_lab.runner")
 
 
-class _OwnCloseFilter(logging.Filter):
-    """Drops the SDK's warning about a CLOSING frame: it only means that stop() closed the socket."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not (record.msg == "Unexpected WebSocket message type: %s" and record.args == (WSMsgType.CLOSING,))
-
-
-logging.getLogger("azure.ai.voicelive.aio._patch").addFilter(_OwnCloseFilter())
+quiet_own_close()
 
 ANSWER_TIMEOUT_S = 15.0  # the service must react this soon to speech (or to the end of a turn)
 CONNECT_TIMEOUT_S = 20.0
@@ -217,15 +210,33 @@ class SessionRunner:
         with self._lifecycle:
             return self._session is None or self._session.stop(timeout)
 
-    def interrupt(self) -> None:
-        """Stop the assistant talking now: flush playback and cancel the reply, as the lab's /interrupt did."""
-        session = self._running_session()
-        session.call(session.interrupt)
+    def interrupt(self) -> bool:
+        """Stop the assistant talking now: flush playback and cancel the reply, as the lab's /interrupt did.
+        False, with a note in the event log, when no session is running (or it is stopping)."""
+        return self._hand_over("Interrupt", lambda session: session.call(session.interrupt))
 
-    def send_text(self, text: str) -> None:
-        """Type a message into the session instead of speaking it."""
-        session = self._running_session()
-        session.call(lambda: session.send_text(text), wait=2.0)
+    def send_text(self, text: str) -> bool:
+        """Type a message into the session instead of speaking it. False, with a note in the event log, when no
+        session can take it (not started, or stopping): racing Stop is never an error in the caller's cell."""
+        return self._hand_over("Typed message", lambda session: session.call(lambda: session.send_text(text), wait=2.0))
+
+    def _hand_over(self, what: str, deliver: Callable[[SessionThread], None]) -> bool:
+        session = self._session
+        if session is None or session.stopping:
+            self._note(f"{what} not sent: no session is running. Press Start first.")
+            return False
+        try:
+            deliver(session)
+        except Exception:
+            if not session.stopping:
+                raise  # a real failure of a running session: the caller should see it
+            self._note(f"{what} not sent: the session was stopping.")
+            return False
+        return True
+
+    def _note(self, text: str) -> None:
+        self.log.event("log.info", text)
+        self._notify("event")
 
     def wait_for(self, predicate: Callable[[SessionSnapshot], bool], timeout: float) -> bool:
         """Block until ``predicate(snapshot)`` holds (True) or ``timeout`` passes (False)."""
@@ -266,12 +277,6 @@ class SessionRunner:
         return run_scripted_turns(self, wav_paths, timeout)
 
     # ----------------------------------------------------------------- helpers
-
-    def _running_session(self) -> SessionThread:
-        session = self._session
-        if session is None or not session.alive:
-            raise RuntimeError("No session is running: call start() first.")
-        return session
 
     def _notify(self, kind: str) -> None:
         """Wake ``wait_for`` and tell the observer; called on whichever thread changed something."""

@@ -23,6 +23,7 @@ from .config import Settings
 from .lab_app import SessionChannel, bound_channel
 from .learner_code import CodeLine, describe_code_error, learner_line_in_stack
 from .loop_watch import LoopWatch
+from .sdk_quirks import close_code, forgive_cancelled_connect
 from .session_log import SessionLog, describe_event, response_id_of
 from .silence_watch import SilenceWatch
 from .transcripts import TranscriptTracker
@@ -98,6 +99,11 @@ class SessionThread:
         thread.join(timeout)
         return not thread.is_alive()
 
+    @property
+    def stopping(self) -> bool:
+        """True once Stop was asked for, or the thread has ended."""
+        return self._stop_requested or not self.alive
+
     def call(self, action: Callable[[], Coroutine[Any, Any, Any]], wait: float | None = None) -> None:
         """Run ``action()`` on the session's loop; with ``wait``, block until it is done (TimeoutError if not)."""
         loop, assistant = self.loop, self.assistant if self.alive else None
@@ -126,6 +132,7 @@ class SessionThread:
         loop = asyncio.new_event_loop()
         asyncio.set_event_loop(loop)
         self.loop = loop
+        forgive_cancelled_connect(loop, lambda: self._stop_requested)
         self.task = loop.create_task(self._session())
         ready.set()
         watch = LoopWatch(loop, threading.get_ident(), self._loop_blocked, self.block_limit)
@@ -199,7 +206,7 @@ class SessionThread:
                 "handle events in `async for event in conn:` until it is stopped.",
             )
             return
-        code = _close_code(self._connection)
+        code = close_code(self._connection)
         self.on_state("error", f"The service closed the session (WebSocket close code {code}).")
 
     async def _send_audio(self, block: bytes) -> None:
@@ -314,8 +321,3 @@ def _close(*devices: AudioInput | AudioOutput) -> None:
             device.close()
         except Exception:
             log.exception("closing %s failed", type(device).__name__)
-
-
-def _close_code(connection: Any) -> int | None:
-    """The WebSocket close code; the SDK keeps it on a private attribute (see the protocol notes)."""
-    return getattr(getattr(connection, "_connection", None), "close_code", None)
