@@ -21,6 +21,7 @@ from voicelive_lab.audio import RecordingSpeaker, WavMicrophone
 from voicelive_lab.config import Settings
 from voicelive_lab.mock import Faults, MockServer
 from voicelive_lab.runner import SessionRunner
+from voicelive_lab.states import SessionState
 
 
 def test_two_scripted_turns_follow_the_labs_states(server: MockServer) -> None:
@@ -381,3 +382,28 @@ def test_the_assistants_log_lines_reach_the_event_log(server: MockServer) -> Non
     summary = scripted_runner(server).run_turns([AUDIO / "hello.wav"], timeout=30)
     logged = [(e.type, e.detail) for e in summary.snapshot.events if e.type.startswith("log.")]
     assert logged[0] == ("log.info", "Connecting (model gpt-4o, voice en-US-JennyNeural)")
+
+
+def test_a_state_the_lab_does_not_know_is_shown_with_a_note(server: MockServer) -> None:
+    """A learner's typo in state_callback is passed on as written, and the event log names the lab's states."""
+
+    class TypoAssistant(BasicVoiceAssistant):
+        async def _handle_session_updated(self):  # type: ignore[no-untyped-def]
+            self.state_callback("redy", "Session ready.")
+
+    runner = SessionRunner(
+        settings_for(server),
+        microphone=WavMicrophone(realtime=False),
+        speaker=RecordingSpeaker(realtime=False),
+        assistant_class=TypoAssistant,
+    )
+    runner.start()
+    try:
+        assert runner.wait_for_state("redy", timeout=10)
+        assert runner.state == "redy" and not isinstance(runner.state, SessionState)
+    finally:
+        assert runner.stop()
+    notes = [e.detail for e in runner.log.snapshot().events if e.type == "log.warning"]
+    assert len(notes) == 1 and notes[0].startswith('Your class reported the state "redy", which is not one of the lab')
+    assert '"ready"' in notes[0] and '"assistant_speaking"' in notes[0]
+    assert runner.summary().states[-1] == SessionState.STOPPED == "stopped"

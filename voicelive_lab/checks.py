@@ -23,6 +23,7 @@ from .check_harness import INSTRUCTIONS, OutOfTime, PracticeRun
 from .lab_app import BroadcastFormatError
 from .learner_code import CodeLine, code_line, definition_of, hint_for, is_learner_file, learner_line_of
 from .mock.hearing import warm_up
+from .states import SessionState
 
 LAB_CLASS = "BasicVoiceAssistant"
 VERDICT_S = 20.0
@@ -47,10 +48,10 @@ SECTION_METHODS = {
 #: What the lab's __init__ keeps on self.
 INIT_ATTRIBUTES = ("connection", "_response_cancelled", "_stopping", "state_callback")
 HANDLER_FOR = {
-    "ready": ("session.updated", "_handle_session_updated"),
-    "listening": ("input_audio_buffer.speech_started", "_handle_speech_started"),
-    "processing": ("input_audio_buffer.speech_stopped", "_handle_speech_stopped"),
-    "assistant_speaking": ("response.audio.delta", "_handle_audio_delta"),
+    SessionState.READY: ("session.updated", "_handle_session_updated"),
+    SessionState.LISTENING: ("input_audio_buffer.speech_started", "_handle_speech_started"),
+    SessionState.PROCESSING: ("input_audio_buffer.speech_stopped", "_handle_speech_stopped"),
+    SessionState.ASSISTANT_SPEAKING: ("response.audio.delta", "_handle_audio_delta"),
 }
 #: What the practice service sends when its reply comes, whose absence is the service's delay, not the code's.
 REPLY_EVENTS = ("response.audio.delta", "response.audio.done")
@@ -306,7 +307,7 @@ def _why_not(section: int, run: PracticeRun, expected: str, hint: str, method: s
             where=str(waiting),
         )
     where = _where(run, method) if method else None
-    if runner.state == "error":
+    if runner.state == SessionState.ERROR:
         return CheckFailed(section, expected, f"the session ended in 'error': {runner.last_error}", hint, where)
     last = run.events()[-1]["type"] if run.events() else "nothing"
     states = " → ".join(run.states)
@@ -335,12 +336,12 @@ def _run_section_1(cls: type, deadline: float) -> CheckPassed:
             raise _why_not(1, run, "the class can be created", "check __init__ against the lab's.")
         _check_init(run.assistant, run)
         expected = "start() connects, configures the session and reaches 'ready'"
-        if not run.wait(lambda: run.runner.state == "ready", "the session to be ready", 8):
+        if not run.wait(lambda: run.runner.state == SessionState.READY, "the session to be ready", 8):
             raise _why_not(1, run, expected, "start() must import `connect` and the models at its head.")
         assistant = run.assistant
         runner = run.runner
         stopped = runner.stop(timeout=2.0)
-        if not stopped or runner.state != "stopped":
+        if not stopped or runner.state != SessionState.STOPPED:
             raise _why_not(
                 1,
                 run,
@@ -420,7 +421,10 @@ def _run_section_2(cls: type, deadline: float) -> CheckPassed:
                     "after building the RequestSession, send it with `await conn.session.update(session=...)`.",
                 )
             _compare_session(run.events("session.updated")[-1]["session"], voice, expected_voice)
-            if not run.wait(lambda: run.runner.state == "ready", "the session to be ready", 4) or run.ended():
+            if (
+                not run.wait(lambda: run.runner.state == SessionState.READY, "the session to be ready", 4)
+                or run.ended()
+            ):
                 raise _why_not(2, run, "after the configuration is sent, the session goes on to 'ready'", "see above.")
     return CheckPassed(2, "the service received text and audio, your instructions, the right voice, PCM16, server VAD.")
 
@@ -472,10 +476,14 @@ def _compare_session(session: dict[str, Any], voice: str, expected_voice: Any) -
 def _run_section_3(cls: type, deadline: float) -> CheckPassed:
     tips: list[str] = []
     with PracticeRun(cls, deadline, speed=3, server_barge_in=False) as run:
-        _expect_states(run, ["ready"], 6)
+        _expect_states(run, [SessionState.READY], 6)
         assistant = run.assistant
         run.say("hello.wav")
-        _expect_states(run, ["listening", "processing", "assistant_speaking", "ready"], 10)
+        _expect_states(
+            run,
+            [SessionState.LISTENING, SessionState.PROCESSING, SessionState.ASSISTANT_SPEAKING, SessionState.READY],
+            10,
+        )
         _check_reply_audio(run)
         _check_no_stray_cancel(run)
 
@@ -491,14 +499,14 @@ def _run_section_3(cls: type, deadline: float) -> CheckPassed:
                 "running",
                 "_handle_error should read event.error and report it, never fail on it.",
             )
-        if run.runner.state == "error":
+        if run.runner.state == SessionState.ERROR:
             tips.append(
                 "your _handle_error shows 'error' for response_cancel_not_active, which only means there was "
                 "nothing to cancel; the kit's class ignores that code."
             )
 
         run.say("pyramids.wav")
-        _expect_states(run, ["listening", "processing", "assistant_speaking"], 10)
+        _expect_states(run, [SessionState.LISTENING, SessionState.PROCESSING, SessionState.ASSISTANT_SPEAKING], 10)
         flushes = run.speaker.flushes
         run.talked_over = True
         run.say("interrupt.wav")
@@ -506,7 +514,7 @@ def _run_section_3(cls: type, deadline: float) -> CheckPassed:
             raise _why_not(3, run, "talking over the assistant ends its reply", _barge_in_hint(run))
         _check_barge_in(run, run.responses_done()[done_before], flushes)
         if not run.wait(
-            lambda: len(run.responses_done()) > done_before + 1 and run.runner.state == "ready",
+            lambda: len(run.responses_done()) > done_before + 1 and run.runner.state == SessionState.READY,
             "the reply to what was said over it",
             10,
         ):
@@ -515,7 +523,7 @@ def _run_section_3(cls: type, deadline: float) -> CheckPassed:
             )
 
         run.server.send_error_to_sessions(FATAL_ERROR)
-        if not run.wait(lambda: run.runner.state == "error", "'error' after a fatal error", 4):
+        if not run.wait(lambda: run.runner.state == SessionState.ERROR, "'error' after a fatal error", 4):
             raise _why_not(
                 3,
                 run,

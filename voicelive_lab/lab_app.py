@@ -20,12 +20,15 @@ from contextlib import contextmanager
 from typing import Any
 
 from .learner_code import describe_code_error, is_connection_error
+from .states import SessionState
 
 log = logging.getLogger("voicelive_lab.lab_app")
 
 _BASE64_TEXT = re.compile(rb"^[A-Za-z0-9+/]+={0,2}$")
-IDLE_STATE: dict[str, Any] = {"state": "idle", "message": "", "last_error": None, "connected": False}
-CONNECTED_STATES = frozenset({"ready", "listening", "processing", "assistant_speaking"})
+IDLE_STATE: dict[str, Any] = {"state": SessionState.IDLE, "message": "", "last_error": None, "connected": False}
+CONNECTED_STATES = frozenset(
+    {SessionState.READY, SessionState.LISTENING, SessionState.PROCESSING, SessionState.ASSISTANT_SPEAKING}
+)
 AUDIO_FORM = '{"type": "audio", "audio": base64.b64encode(pcm_bytes).decode("utf-8")}'
 
 
@@ -55,8 +58,8 @@ class SessionChannel:
         self.journal: deque[tuple[str, str]] = deque(maxlen=500)
 
     def set_state(self, state: str, message: str) -> None:
-        connected = state in CONNECTED_STATES or (state == "error" and self.state["connected"])
-        last_error = message if state == "error" else self.state["last_error"]
+        connected = state in CONNECTED_STATES or (state == SessionState.ERROR and self.state["connected"])
+        last_error = message if state == SessionState.ERROR else self.state["last_error"]
         self.state = {"state": state, "message": message, "last_error": last_error, "connected": connected}
         self.journal.append(("set", state))
 

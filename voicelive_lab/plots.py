@@ -13,17 +13,18 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
 from .runner import SessionSummary
+from .states import SessionState
 
 RATE = 24000
 STATE_COLOURS = {
-    "idle": "#b0b0b0",
-    "starting": "#f0b429",
-    "ready": "#3fb950",
-    "listening": "#2f81f7",
-    "processing": "#a371f7",
-    "assistant_speaking": "#1abc9c",
-    "error": "#e5534b",
-    "stopped": "#8b949e",
+    SessionState.IDLE: "#b0b0b0",
+    SessionState.STARTING: "#f0b429",
+    SessionState.READY: "#3fb950",
+    SessionState.LISTENING: "#2f81f7",
+    SessionState.PROCESSING: "#a371f7",
+    SessionState.ASSISTANT_SPEAKING: "#1abc9c",
+    SessionState.ERROR: "#e5534b",
+    SessionState.STOPPED: "#8b949e",
 }
 EVENT_ROWS = {
     "input_audio_buffer": "your audio",

@@ -50,6 +50,7 @@ from .session_log import SessionLog, SessionSnapshot
 from .session_summary import SessionSummary, states_visited
 from .session_thread import GRACEFUL_STOP_S, SessionThread
 from .silence_watch import LOUD_BLOCK_RMS
+from .states import SessionState
 
 __all__ = [
     "GRACEFUL_STOP_S",
@@ -112,7 +113,7 @@ class SessionRunner:
 
     @property
     def state(self) -> str:
-        return self._session.state if self._session is not None else "idle"
+        return self._session.state if self._session is not None else SessionState.IDLE
 
     @property
     def running(self) -> bool:
@@ -167,7 +168,7 @@ class SessionRunner:
 
     @property
     def last_error(self) -> str | None:
-        errors = [s.message for s in self.log.snapshot().states if s.state == "error"]
+        errors = [s.message for s in self.log.snapshot().states if s.state == SessionState.ERROR]
         return errors[-1] if errors else None
 
     def waiting_at(self) -> CodeLine | None:

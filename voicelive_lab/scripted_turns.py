@@ -13,11 +13,12 @@ from typing import TYPE_CHECKING
 from .audio.protocols import ScriptedInput
 from .session_log import SessionSnapshot
 from .session_summary import SessionSummary
+from .states import SessionState
 
 if TYPE_CHECKING:
     from .runner import SessionRunner
 
-ENDED = ("error", "stopped")
+ENDED = (SessionState.ERROR, SessionState.STOPPED)
 
 
 def run_scripted_turns(
@@ -29,7 +30,7 @@ def run_scripted_turns(
         raise TypeError(f"run_turns needs a WavMicrophone as the microphone, not {type(microphone).__name__}.")
     deadline = time.monotonic() + timeout
     runner.start()
-    if runner.wait_for_state("ready", *ENDED, timeout=timeout) and runner.state == "ready":
+    if runner.wait_for_state(SessionState.READY, *ENDED, timeout=timeout) and runner.state == SessionState.READY:
         for path in wav_paths:
             replies = responses_done(runner.log.snapshot())
             microphone.say(path)

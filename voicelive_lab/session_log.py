@@ -12,6 +12,8 @@ from collections import deque
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from .states import SessionState
+
 MAX_EVENTS = 2000
 MAX_TRANSCRIPT_LINES = 500
 MAX_STATE_CHANGES = 2000
@@ -78,7 +80,7 @@ class SessionSnapshot:
 
     @property
     def state(self) -> str:
-        return self.states[-1].state if self.states else "idle"
+        return self.states[-1].state if self.states else SessionState.IDLE
 
     @property
     def message(self) -> str:

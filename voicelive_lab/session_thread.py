@@ -26,6 +26,7 @@ from .loop_watch import LoopWatch
 from .sdk_quirks import close_code, forgive_cancelled_connect
 from .session_log import SessionLog, describe_event, response_id_of
 from .silence_watch import SilenceWatch
+from .states import SessionState, as_state, unknown_state_note
 from .transcripts import TranscriptTracker
 
 log = logging.getLogger("voicelive_lab.runner")
@@ -56,7 +57,7 @@ class SessionThread:
         self.block_limit = block_limit
         self._notify = notify
         #: The latest state reported (what the log and the panel show).
-        self.state = "idle"
+        self.state = SessionState.IDLE
         self.assistant: Any = None
         self.failure: BaseException | None = None
         self.blocked: str | None = None
@@ -73,6 +74,7 @@ class SessionThread:
         )
         self._connection: Any = None  # kept for its close code if the service ends the session
         self._stop_requested = False
+        self._unknown_states: set[str] = set()
         self._thread: threading.Thread | None = None
 
     # ----------------------------------------------------------------- from other threads
@@ -159,11 +161,11 @@ class SessionThread:
 
         microphone.on_lost = speaker.on_lost = device_lost
         try:
-            self.on_state("starting", "Connecting to Voice Live…")
+            self.on_state(SessionState.STARTING, "Connecting to Voice Live…")
             try:
                 speaker.start()
             except Exception as error:  # e.g. AudioUnavailable: no output device in this kernel
-                self.on_state("error", str(error))
+                self.on_state(SessionState.ERROR, str(error))
                 return
             await self._run_assistant()
         except asyncio.CancelledError:
@@ -174,8 +176,8 @@ class SessionThread:
                 helper.cancel()
             _close(microphone, speaker)
             self.reply.flush()  # what the output had not played yet belongs to this session, not the next
-            if self.state != "error":
-                self.on_state("stopped", "Session ended.")
+            if self.state != SessionState.ERROR:
+                self.on_state(SessionState.STOPPED, "Session ended.")
             with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.gather(*helpers, return_exceptions=True)
 
@@ -194,20 +196,20 @@ class SessionThread:
             await self.assistant.start()
         except Exception as error:  # the assistant's own code failed: show its line, never a silent thread
             self.failure = self.channel.failure = error
-            self.on_state("error", describe_code_error(error))
+            self.on_state(SessionState.ERROR, describe_code_error(error))
             return
         self.failure = self.channel.failure
-        if self.state == "error" or self._stop_requested:
+        if self.state == SessionState.ERROR or self._stop_requested:
             return
         if self._connection is None:
             self.on_state(
-                "error",
+                SessionState.ERROR,
                 "start() returned before any event arrived: it must connect, configure the session and then "
                 "handle events in `async for event in conn:` until it is stopped.",
             )
             return
         code = close_code(self._connection)
-        self.on_state("error", f"The service closed the session (WebSocket close code {code}).")
+        self.on_state(SessionState.ERROR, f"The service closed the session (WebSocket close code {code}).")
 
     async def _send_audio(self, block: bytes) -> None:
         assistant = self.assistant
@@ -217,19 +219,19 @@ class SessionThread:
     async def _end_if_silent(self) -> None:
         """End the session with a clear message if the service stops reacting while the learner waits."""
         message = await self.silence.expired()
-        self.on_state("error", message)
+        self.on_state(SessionState.ERROR, message)
         if self.task is not None:
             self.task.cancel()
 
     def _loop_blocked(self, message: str, line: CodeLine) -> None:
         """Called on the LoopWatch thread: the assistant's code kept the loop busy; say where."""
         self.blocked, self.blocked_at = message, line
-        self.on_state("error", message)
+        self.on_state(SessionState.ERROR, message)
 
     def _device_lost(self, message: str) -> None:
         """A microphone or speaker stopped on its own: say so and end the session (Start tries again)."""
-        if self.state not in ("error", "stopped"):
-            self.on_state("error", message)
+        if self.state not in (SessionState.ERROR, SessionState.STOPPED):
+            self.on_state(SessionState.ERROR, message)
         if self.task is not None:
             self.task.cancel()
 
@@ -273,29 +275,34 @@ class SessionThread:
     # ----------------------------------------------------------------- states and events
 
     def on_state(self, state: str, message: str = "") -> None:
-        """A state set by the assistant (its ``state_callback``) or by the session itself; any thread."""
+        """A state set by the assistant (its ``state_callback``) or by the session itself; any thread. A state
+        that is not one of the lab's is kept as it is, with a note in the event log the first time."""
+        state = as_state(state)
+        if not isinstance(state, SessionState) and state not in self._unknown_states:
+            self._unknown_states.add(state)
+            self.log.event("log.warning", unknown_state_note(state))
         self.channel.set_state(state, message)  # what the assistant's own code reads back, at once
-        if state == "ready" and self.reply.hold_ready(message):
+        if state == SessionState.READY and self.reply.hold_ready(message):
             return  # the reply is still playing: the reply pump reports "ready" once it has been heard
         self.reply.report_held()  # a "ready" held back comes first, so the states keep their order
         self._report(state, message)
 
     def _report_ready(self, message: str) -> None:
-        self._report("ready", message)
+        self._report(SessionState.READY, message)
 
     def _report(self, state: str, message: str) -> None:
         """Make ``state`` the one the log, the runner's ``state`` and the panel show."""
         self.state = state
         self.log.state(state, message)
-        if state == "processing":
+        if state == SessionState.PROCESSING:
             self.silence.turn_ended()
         mic = self.mic
-        if state == "ready" and mic is not None and not mic.started:
+        if state == SessionState.READY and mic is not None and not mic.started:
             try:
                 mic.start_device()
             except Exception as error:  # e.g. AudioUnavailable: no microphone in this kernel
-                self.state = "error"
-                self.log.state("error", str(error))
+                self.state = SessionState.ERROR
+                self.log.state(SessionState.ERROR, str(error))
                 if self.task is not None:
                     self.task.cancel()
         self._notify("state")

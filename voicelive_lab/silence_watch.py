@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 
 from .audio.pcm import rms
+from .states import SessionState
 
 LOUD_BLOCK_RMS = 0.01  # about -40 dBFS: a block this loud is speech the service should notice
 CHECK_EVERY_S = 0.25
@@ -25,7 +26,7 @@ class SilenceWatch:
 
     def audio_sent(self, block: bytes) -> None:
         """Speech went out while the session was ready: the server's turn detection should answer soon."""
-        if self._waiting_since is None and self._state() == "ready" and rms(block) > LOUD_BLOCK_RMS:
+        if self._waiting_since is None and self._state() == SessionState.READY and rms(block) > LOUD_BLOCK_RMS:
             self._waiting_since = time.monotonic()
 
     def turn_ended(self) -> None:
@@ -42,7 +43,7 @@ class SilenceWatch:
         while True:
             await asyncio.sleep(CHECK_EVERY_S)
             now, waiting_since = time.monotonic(), self._waiting_since
-            if self._state() == "starting" and now - started > self.connect_timeout:
+            if self._state() == SessionState.STARTING and now - started > self.connect_timeout:
                 return (
                     f"No session after {self.connect_timeout:.0f} s: {self.endpoint} accepted the connection but "
                     "never answered. Check the endpoint (is it a Voice Live resource?) and your network, then "

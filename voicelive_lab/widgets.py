@@ -23,18 +23,19 @@ from .config import Settings
 from .device_picker import DevicePicker, describe_device
 from .runner import SessionRunner, SessionSummary, default_devices
 from .session_log import SessionSnapshot
+from .states import SessionState
 
 REFRESH_S = 0.1
 EVENT_ROWS_SHOWN = 200
 STATE_STYLE = {
-    "idle": ("#57606a", "#eaeef2"),
-    "starting": ("#7d4e00", "#fff8c5"),
-    "ready": ("#1a7f37", "#dafbe1"),
-    "listening": ("#0550ae", "#ddf4ff"),
-    "processing": ("#6639ba", "#fbefff"),
-    "assistant_speaking": ("#0e6e5c", "#d3f5ee"),
-    "error": ("#a40e26", "#ffebe9"),
-    "stopped": ("#57606a", "#eaeef2"),
+    SessionState.IDLE: ("#57606a", "#eaeef2"),
+    SessionState.STARTING: ("#7d4e00", "#fff8c5"),
+    SessionState.READY: ("#1a7f37", "#dafbe1"),
+    SessionState.LISTENING: ("#0550ae", "#ddf4ff"),
+    SessionState.PROCESSING: ("#6639ba", "#fbefff"),
+    SessionState.ASSISTANT_SPEAKING: ("#0e6e5c", "#d3f5ee"),
+    SessionState.ERROR: ("#a40e26", "#ffebe9"),
+    SessionState.STOPPED: ("#57606a", "#eaeef2"),
 }
 
 
@@ -67,7 +68,7 @@ class SessionPanel(widgets.VBox):
             )
         self.runner = runner
         self._shown_version = -1
-        self._shown: tuple[str, str] = ("idle", "")
+        self._shown: tuple[str, str] = (SessionState.IDLE, "")
         self._refresher: threading.Thread | None = None
         self._refresh_lock = threading.Lock()
         self._wake = threading.Event()
@@ -232,14 +233,14 @@ class SessionPanel(widgets.VBox):
         self._shown = (state, snap.message)
         self.start_button.disabled = running
         self.stop_button.disabled = not running
-        self.interrupt_button.disabled = state not in ("processing", "assistant_speaking")
-        live = running and state not in ("starting", "error", "stopped")
+        self.interrupt_button.disabled = state not in (SessionState.PROCESSING, SessionState.ASSISTANT_SPEAKING)
+        live = running and state not in (SessionState.STARTING, SessionState.ERROR, SessionState.STOPPED)
         self.sample_button.disabled = self.text_button.disabled = not live
         self.badge.value = _badge(state, snap.message)
         self.transcript.value = _transcript_html(snap)
         self.events.value = _events_html(snap, self.event_filter.value)
         self.latency.value = _latency_html(snap, practice=self.runner.settings.backend == "practice")
-        finished = not running and state == "stopped" and not self._replay_shown
+        finished = not running and state == SessionState.STOPPED and not self._replay_shown
         if finished and isinstance(self.runner.speaker, RecordedOutput):
             self._replay_shown = True
             self.replay.append_display_data(self.recording)
@@ -284,8 +285,8 @@ def _sample_files() -> list[str]:
 
 
 def _badge(state: str, message: str) -> str:
-    colour, background = STATE_STYLE.get(state, STATE_STYLE["idle"])
-    label = state.replace("_", " ")
+    colour, background = STATE_STYLE.get(state, STATE_STYLE[SessionState.IDLE])
+    label = str(state).replace("_", " ")
     return (
         f'<span style="display:inline-block;padding:2px 10px;border-radius:12px;font-weight:600;'
         f'color:{colour};background:{background}">{html.escape(label)}</span> '
