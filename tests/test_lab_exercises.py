@@ -372,6 +372,7 @@ def test_a_pasted_section_gets_a_true_verdict_in_time(kernels, case: Case) -> No
     assert shown[0].startswith(f"❌ Section {case.section}"), text
     assert "Expected:" in text and "Happened:" in text and "Hint:" in text, text
     assert not any(line.startswith(("Traceback", "  File ")) for line in shown), "no traceback wall"
+    assert "SessionState" not in text, "states are named as the lab names them, not as the kit's enum"
     for clue in case.clues:
         assert clue in text, f"{clue!r} missing from:\n{text}"
 

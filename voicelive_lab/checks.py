@@ -541,6 +541,7 @@ def _run_section_3(cls: type, deadline: float) -> CheckPassed:
 
 def _expect_states(run: PracticeRun, states: list[str], limit: float) -> None:
     """Wait until ``states`` have been visited in this order, after the states seen so far."""
+    states = [str(state) for state in states]  # plain names in the learner's messages: 'ready', not the member
     start = max(len(run.states) - 1, 0)  # from the current state on
 
     def matched() -> int:
