@@ -7,7 +7,6 @@ import asyncio
 import base64
 import json
 import math
-import time
 import wave
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
@@ -15,6 +14,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
+from audio_support import wait_until
 from azure.ai.voicelive.aio import VoiceLiveConnection, connect
 from azure.ai.voicelive.models import ServerEvent
 from azure.core.credentials import AzureKeyCredential
@@ -168,8 +168,5 @@ def page_says(
 
 
 def eventually(condition: Callable[[], bool], timeout: float = 15.0, what: str = "it") -> None:
-    """Poll ``condition`` every 20 ms until it holds; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"{what} did not happen within {timeout:g} s"
-        time.sleep(0.02)
+    """Poll ``condition`` until it holds; fail after ``timeout`` seconds."""
+    assert wait_until(condition, timeout), f"{what} did not happen within {timeout:g} s"
