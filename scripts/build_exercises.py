@@ -10,6 +10,10 @@
    by line, in the spirit of nbgrader's ClearSolutions. The other two sections keep the kit's code, so a
    learner can start at any section. Other lessons are copied as they are.
 
+3. The lessons beyond the lab (05 onwards) mark the learner's part of any code cell with ``# BEGIN EXERCISE``
+   and ``# END EXERCISE`` and keep its stub in the cell's metadata (``"voicelive_lab": {"stub": "..."}``); the
+   exercise has the stub between the markers instead, at the BEGIN marker's indentation.
+
 Exercises have their outputs, execution counts, run metadata and widget state cleared, and cells tagged
 ``solution-only`` dropped. The output is deterministic.
 
@@ -36,6 +40,9 @@ CLASS_TAG = "lab-class"
 DROPPED_TAG = "solution-only"
 RUN_METADATA_KEYS = ("execution", "ExecuteTime", "collapsed", "scrolled")
 METADATA_KEY = "voicelive_lab"
+#: Lessons beyond the lab mark the learner's part of a code cell with ``# BEGIN EXERCISE`` / ``# END EXERCISE``
+#: and give its stub in the cell's metadata: ``"voicelive_lab": {"stub": "<code>"}``.
+EXERCISE_MARKER = "EXERCISE"
 
 MARKERS = {
     1: "VOICE LIVE ASSISTANT IMPLEMENTATION - ALIGN CODE WITH COMMENT",
@@ -124,15 +131,21 @@ def reference_class() -> str:
 
 def blank_section(source: str, section: int, where: str = "cell") -> str:
     """Replace what lies between section ``section``'s markers with its stub, at the BEGIN marker's indent."""
+    trailing_blank = section in (1, 3)  # as ruff lays it out: a blank line after the last function, before END
+    return blank_between(source, MARKERS[section], STUBS[section], where, trailing_blank)
+
+
+def blank_between(source: str, marker: str, stub_text: str, where: str, trailing_blank: bool = False) -> str:
+    """Replace the lines between ``# BEGIN <marker>`` and ``# END <marker>`` with ``stub_text``, indented alike."""
     lines = source.split("\n")
-    begin = [i for i, line in enumerate(lines) if line.strip() == f"# BEGIN {MARKERS[section]}"]
-    end = [i for i, line in enumerate(lines) if line.strip() == f"# END {MARKERS[section]}"]
+    begin = [i for i, line in enumerate(lines) if line.strip() == f"# BEGIN {marker}"]
+    end = [i for i, line in enumerate(lines) if line.strip() == f"# END {marker}"]
     if len(begin) != 1 or len(end) != 1 or end[0] < begin[0]:
-        raise ExerciseBuildError(f"{where}: expected one '# BEGIN {MARKERS[section]}' and, below it, one '# END'")
+        raise ExerciseBuildError(f"{where}: expected one '# BEGIN {marker}' and, below it, one '# END {marker}'")
     indent = lines[begin[0]][: len(lines[begin[0]]) - len(lines[begin[0]].lstrip())]
-    stub = [indent + line if line else "" for line in STUBS[section].rstrip("\n").split("\n")]
-    if section in (1, 3):
-        stub.append("")  # as ruff lays it out: a blank line after the last function, before the END marker
+    stub = [indent + line if line else "" for line in stub_text.rstrip("\n").split("\n")]
+    if trailing_blank:
+        stub.append("")
     return "\n".join(lines[: begin[0] + 1] + stub + lines[end[0] :])
 
 
@@ -158,6 +171,9 @@ def build_exercise(lesson: nbformat.NotebookNode, name: str) -> nbformat.Noteboo
             cell.execution_count = None
             if section and CLASS_TAG in cell.metadata.get("tags", []):
                 cell.source = blank_section(cell.source, section, f"{name}, cell {index}")
+            stub = cell.metadata.get(METADATA_KEY, {}).get("stub")
+            if stub is not None:
+                cell.source = blank_between(cell.source, EXERCISE_MARKER, stub, f"{name}, cell {index}")
     exercise.metadata.pop("widgets", None)
     exercise.metadata[METADATA_KEY] = {"exercise": True, "source": f"../{name}"}
     return exercise

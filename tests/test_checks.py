@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from voicelive_lab import checks
+from voicelive_lab import checks, verdicts
 from voicelive_lab.checks import CheckFailed, SectionNotDone, check_section_1, check_section_2, check_section_3
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,7 +43,8 @@ def learners(tmp_path: Path) -> ModuleType:
 
 
 def test_the_kits_class_as_a_learners_passes_every_check_and_opens_the_cells_below(learners: ModuleType) -> None:
-    checks._passed.clear()
+    for section in (1, 2, 3):
+        verdicts.forget(section)
     with pytest.raises(SectionNotDone) as waiting:
         checks.require_check(3)
     assert waiting.value._render_traceback_() == [
@@ -84,7 +85,7 @@ def test_a_check_that_runs_out_of_time_says_so_and_never_passes(tmp_path: Path, 
         check_section_1(slow.Slow)
     message = str(failure.value)
     assert "ran out of time" in message and "cannot say the section works" in message
-    assert 1 not in checks._passed
+    assert 1 not in verdicts._passed
 
 
 def test_a_practice_service_slow_to_answer_is_not_blamed_on_the_learners_handler(

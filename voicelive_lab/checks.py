@@ -9,9 +9,7 @@ alone (no traceback). ``require_check(n)`` lets the cells below a check say "fin
 
 from __future__ import annotations
 
-import html
 import re
-import sys
 import time
 import warnings
 from collections.abc import Callable, Iterator
@@ -24,12 +22,21 @@ from .lab_app import BroadcastFormatError
 from .learner_code import CodeLine, code_line, definition_of, hint_for, is_learner_file, learner_line_of
 from .mock.hearing import warm_up
 from .states import SessionState
+from .verdicts import CheckFailed, CheckPassed, SectionNotDone, caller_namespace, forget, mark_passed, require_check
+
+__all__ = [
+    "CheckFailed",
+    "CheckPassed",
+    "SectionNotDone",
+    "check_section_1",
+    "check_section_2",
+    "check_section_3",
+    "require_check",
+]
 
 LAB_CLASS = "BasicVoiceAssistant"
 VERDICT_S = 20.0
 MARGIN_S = 2.5  # kept back from the budget for closing the session and the server
-MAX_FIELD = 420
-SECTION_TITLES = {1: "initialise and start", 2: "configure the session", 3: "handle session events"}
 #: The methods each section of the lab writes; they must be the learner's own, in the class itself.
 SECTION_METHODS = {
     1: ("__init__", "start"),
@@ -61,69 +68,6 @@ FATAL_ERROR = {
     "message": "The practice service failed on purpose (the check's fatal error).",
 }
 
-_passed: dict[int, type] = {}
-
-
-def _short(text: str) -> str:
-    text = " ".join(str(text).split())
-    return text if len(text) <= MAX_FIELD else text[: MAX_FIELD - 1] + "…"
-
-
-class CheckFailed(Exception):
-    """A section that does not work yet, explained for the learner: expected, happened, where, and the fix."""
-
-    def __init__(self, section: int, expected: str, happened: str, hint: str, where: str | None = None) -> None:
-        self.section = section
-        lines = [
-            f"Section {section} ({SECTION_TITLES[section]}) is not there yet.",
-            f"  Expected: {_short(expected)}",
-            f"  Happened: {_short(happened)}",
-        ]
-        if where:
-            lines.append(f"  Where:    {_short(where)}")
-        lines.append(f"  Hint:     {_short(hint)}")
-        super().__init__("\n".join(lines))
-
-    def _render_traceback_(self) -> list[str]:
-        """IPython shows this instead of a traceback."""
-        return ["❌ " + line if index == 0 else line for index, line in enumerate(str(self).splitlines())]
-
-
-class CheckPassed:
-    """What a passing check returns; a notebook shows it as a green line (and any tips below it)."""
-
-    def __init__(self, section: int, what: str, tips: tuple[str, ...] = ()) -> None:
-        self.section = section
-        self.tips = tips
-        self.message = f"✅ Section {section} ({SECTION_TITLES[section]}) works: {what}"
-
-    def __repr__(self) -> str:
-        return "\n".join([self.message, *(f"   Tip: {tip}" for tip in self.tips)])
-
-    def _repr_html_(self) -> str:
-        tips = "".join(f"<div>💡 {html.escape(tip)}</div>" for tip in self.tips)
-        return f'<div style="color:#1a7f37;font-weight:600">{html.escape(self.message)}</div>{tips}'
-
-
-class SectionNotDone(Exception):
-    """Shown in one line by IPython: the cell below a check that has not passed yet."""
-
-    def _render_traceback_(self) -> list[str]:
-        return [f"⏭  {self}"]
-
-
-def require_check(section: int) -> None:
-    """Stop a cell, in one line, until ``check_section_<section>`` has passed for the current class."""
-    if section not in _passed:
-        raise SectionNotDone(
-            f"Finish section {section} ({SECTION_TITLES[section]}) first: its check above has not passed yet."
-        )
-    current = _caller_namespace().get(_passed[section].__name__)
-    if isinstance(current, type) and current is not _passed[section]:
-        raise SectionNotDone(
-            f"{current.__name__} changed since its check passed: run the section {section} check again."
-        )
-
 
 def check_section_1(assistant_class: type | None = None) -> CheckPassed:
     """``__init__`` keeps the lab's settings and flags; ``start()`` connects, runs the session, and stops."""
@@ -144,8 +88,8 @@ def check_section_3(assistant_class: type | None = None) -> CheckPassed:
 
 
 def _check(section: int, assistant_class: type | None, scenario: Callable[[type, float], CheckPassed]) -> CheckPassed:
-    _passed.pop(section, None)
-    cls, source = _learner_class(section, assistant_class, _caller_namespace())
+    forget(section)
+    cls, source = _learner_class(section, assistant_class, caller_namespace())
     _read_the_class(section, cls, source)
     warm_up(None)  # the practice agent's models load once per kernel, before the check's clock starts
     deadline = time.monotonic() + VERDICT_S - MARGIN_S
@@ -173,7 +117,7 @@ def _check(section: int, assistant_class: type | None, scenario: Callable[[type,
         )
     if failure is not None:
         raise failure from None
-    _passed[section] = cls
+    mark_passed(section, cls)
     return passed
 
 
@@ -197,14 +141,6 @@ def _coroutines_never_awaited() -> Iterator[list[tuple[str, CodeLine]]]:
         warnings.filterwarnings("always", message="coroutine .* was never awaited", category=RuntimeWarning)
         warnings.showwarning = collect
         yield found
-
-
-def _caller_namespace() -> dict[str, Any]:
-    """The globals of the code that called the check: the notebook's namespace in a notebook."""
-    frame = sys._getframe(1)
-    while frame is not None and frame.f_globals.get("__name__", "").startswith("voicelive_lab"):
-        frame = frame.f_back  # type: ignore[assignment]
-    return frame.f_globals if frame is not None else {}
 
 
 def _learner_class(section: int, given: type | None, namespace: dict[str, Any]) -> tuple[type, str]:
