@@ -14,8 +14,8 @@ test: $(VENV)/.installed-dev
 quick: $(VENV)/.installed-dev  ## everything but the tests marked slow (browsers, long sessions, load), in about 3 min
 	$(BIN)/python -m pytest -m "not slow"
 
-lint: $(VENV)/.installed-dev
-	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+lint: $(VENV)/.installed-dev  ## ruff (style) and mypy (types, voicelive_lab/)
+	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/mypy
 
 mock: $(VENV)/.installed-lab
 	$(BIN)/voicelive-lab mock

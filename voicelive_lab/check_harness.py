@@ -14,6 +14,8 @@ import threading
 import time
 from typing import Any
 
+from azure.core.credentials import AzureKeyCredential
+
 from .audio import RecordingSpeaker, WavMicrophone
 from .audio.samples import sample
 from .config import Settings
@@ -58,7 +60,7 @@ class PracticeRun:
         self.speaker = HeardSpeaker()
         self.assistant_class = assistant_class
         self.voice = voice
-        self.runner: SessionRunner | None = None
+        self._runner: SessionRunner | None = None
         self.own_cancels = 0  # response.cancel events the check itself sent
         self.talked_over = False  # set when the check starts talking over a reply
         self.settings: Settings | None = None
@@ -68,12 +70,12 @@ class PracticeRun:
         self.settings = Settings(
             backend="practice",
             endpoint="",
-            credential=None,
+            credential=AzureKeyCredential("replaced by the practice server's key"),
             model="gpt-4o",
             voice=self.voice,
             instructions=INSTRUCTIONS,
         ).with_practice_server(self.server)
-        self.runner = SessionRunner(
+        self._runner = SessionRunner(
             self.settings,
             microphone=self.microphone,
             speaker=self.speaker,
@@ -81,7 +83,7 @@ class PracticeRun:
             block_limit=BLOCK_LIMIT_S,
             connect_timeout=60,  # the check's own deadline comes first
         )
-        self.runner.start()
+        self._runner.start()
         return self
 
     def __exit__(self, *_: object) -> None:
@@ -89,9 +91,16 @@ class PracticeRun:
 
     def close(self) -> None:
         """Stop the session and the server; wait (briefly) until the session thread has ended."""
-        if self.runner is not None:
-            self.runner.stop(timeout=2.0)  # joins the session thread
+        if self._runner is not None:
+            self._runner.stop(timeout=2.0)  # joins the session thread
         self.server.stop()
+
+    @property
+    def runner(self) -> SessionRunner:
+        """The session's runner (once the run has been entered)."""
+        if self._runner is None:
+            raise RuntimeError("PracticeRun is used as a context manager: `with PracticeRun(...) as run:`.")
+        return self._runner
 
     # ----------------------------------------------------------------- what happened
 
@@ -114,7 +123,6 @@ class PracticeRun:
 
     @property
     def states(self) -> list[str]:
-        assert self.runner is not None
         names: list[str] = []
         for change in self.runner.log.snapshot().states:
             if not names or names[-1] != change.state:
@@ -123,7 +131,6 @@ class PracticeRun:
 
     @property
     def assistant(self) -> Any:
-        assert self.runner is not None
         return self.runner.assistant
 
     # ----------------------------------------------------------------- driving it
@@ -137,7 +144,6 @@ class PracticeRun:
     def wait(self, condition: Any, what: str, limit: float) -> bool:
         """Wait until ``condition()`` holds (True), the session fails (False), or time is up (OutOfTime when
         the check's whole budget is gone; False when only ``limit`` passed)."""
-        assert self.runner is not None
         stop_at = min(self.deadline, time.monotonic() + limit)
         while time.monotonic() < stop_at:
             if condition():
@@ -159,7 +165,6 @@ class PracticeRun:
         return failed or runner.blocked is not None or not runner.running
 
     def waiting_at(self) -> CodeLine | None:
-        assert self.runner is not None
         return self.runner.waiting_at()
 
     def cancel_from_outside(self) -> None:

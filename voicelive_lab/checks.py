@@ -14,7 +14,7 @@ import time
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TextIO
 
 from . import class_cell
 from .check_harness import INSTRUCTIONS, OutOfTime, PracticeRun
@@ -54,7 +54,7 @@ SECTION_METHODS = {
 }
 #: What the lab's __init__ keeps on self.
 INIT_ATTRIBUTES = ("connection", "_response_cancelled", "_stopping", "state_callback")
-HANDLER_FOR = {
+HANDLER_FOR: dict[str, tuple[str, str]] = {
     SessionState.READY: ("session.updated", "_handle_session_updated"),
     SessionState.LISTENING: ("input_audio_buffer.speech_started", "_handle_speech_started"),
     SessionState.PROCESSING: ("input_audio_buffer.speech_stopped", "_handle_speech_stopped"),
@@ -130,12 +130,19 @@ def _coroutines_never_awaited() -> Iterator[list[tuple[str, CodeLine]]]:
     found: list[tuple[str, CodeLine]] = []
     show = warnings.showwarning
 
-    def collect(message: Warning | str, category: type[Warning], filename: str, lineno: int, *rest: Any) -> None:
+    def collect(
+        message: Warning | str,
+        category: type[Warning],
+        filename: str,
+        lineno: int,
+        file: TextIO | None = None,
+        line: str | None = None,
+    ) -> None:
         named = re.match(r"coroutine '(.+)' was never awaited", str(message))
         if category is RuntimeWarning and named and is_learner_file(filename):
             found.append((named.group(1), code_line(filename, lineno, "")))
         else:
-            show(message, category, filename, lineno, *rest)
+            show(message, category, filename, lineno, file, line)
 
     with warnings.catch_warnings():
         warnings.filterwarnings("always", message="coroutine .* was never awaited", category=RuntimeWarning)
@@ -219,7 +226,6 @@ def _where(run: PracticeRun, method: str) -> str | None:
 def _why_not(section: int, run: PracticeRun, expected: str, hint: str, method: str | None = None) -> CheckFailed:
     """Why the session did not do what was expected, from the most specific cause to the least."""
     runner = run.runner
-    assert runner is not None
     if runner.blocked is not None:
         return CheckFailed(
             section,

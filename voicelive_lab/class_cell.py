@@ -158,8 +158,9 @@ def misplaced_method(source: str, class_name: str, method: str) -> CellProblem |
         if parent is node or not isinstance(parent, (ast.FunctionDef, ast.AsyncFunctionDef)):
             continue
         for child in ast.walk(parent):
-            nested = child is not parent and isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef))
-            if nested and child.name == method:
+            if child is parent or not isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            if child.name == method:
                 return CellProblem(
                     f"`{method}` is written inside `{parent.name}`, so it is not a method of the class",
                     child.lineno,

@@ -12,7 +12,7 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
 from azure.core.credentials import AzureKeyCredential
@@ -177,7 +177,7 @@ def load_settings(
     requested, backend_src = lookup(BACKEND_VAR)
     script, _ = lookup(PRACTICE_SCRIPT_VAR)
 
-    common = {
+    common: dict[str, Any] = {
         "model": model or DEFAULT_MODEL,
         "voice": voice or DEFAULT_VOICE,
         "instructions": instructions or DEFAULT_INSTRUCTIONS,

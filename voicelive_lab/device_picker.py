@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import html
 import threading
+from collections.abc import Callable
 from typing import Literal
 
 import ipywidgets as widgets
@@ -25,6 +26,7 @@ from .browser_audio.states import FAILURES
 
 Source = Literal["kernel", "browser", "files"]
 Direction = Literal["input", "output"]
+DIRECTIONS: tuple[Direction, Direction] = ("input", "output")
 PREFERENCE: tuple[Source, ...] = ("kernel", "browser", "files")
 LABELS: dict[Direction, dict[Source, str]] = {
     "input": {
@@ -95,7 +97,7 @@ class DevicePicker(widgets.VBox):
         with self._lock:
             self._updating = True
             try:
-                for direction, dropdown in (("input", self.input), ("output", self.output)):
+                for direction, dropdown in zip(DIRECTIONS, (self.input, self.output), strict=True):
                     offered, current = self.offered(direction), dropdown.value
                     keep = current in offered and self._picked_by_learner[direction]
                     dropdown.options = [(LABELS[direction][source].capitalize(), source) for source in offered]
@@ -124,7 +126,7 @@ class DevicePicker(widgets.VBox):
 
     def _note(self) -> str:
         """ "Using X and Y (why not the better ones)." Reasons shared by input and output are said once."""
-        choice = dict(zip(("input", "output"), self.choice, strict=True))
+        choice: dict[Direction, Source] = dict(zip(DIRECTIONS, self.choice, strict=True))
         used = f"Using {LABELS['input'][choice['input']]} and {LABELS['output'][choice['output']]}"
         reasons = []
         for better in PREFERENCE[:-1]:
@@ -152,22 +154,22 @@ class DevicePicker(widgets.VBox):
     def devices(self) -> tuple[AudioInput, AudioOutput]:
         """Fresh devices for the chosen sources."""
         source_in, source_out = self.choice
-        microphone: AudioInput = {
+        microphones: dict[Source, Callable[[], AudioInput]] = {
             "kernel": Microphone,
             "browser": lambda: BrowserMicrophone(self.browser),
             "files": WavMicrophone,
-        }[source_in]()
-        speaker: AudioOutput = {
+        }
+        speakers: dict[Source, Callable[[], AudioOutput]] = {
             "kernel": Speaker,
             "browser": lambda: BrowserSpeaker(self.browser),
             "files": RecordingSpeaker,
-        }[source_out]()
-        return microphone, speaker
+        }
+        return microphones[source_in](), speakers[source_out]()
 
     def session_ended(self, microphone: AudioInput, speaker: AudioOutput) -> None:
         """After a session: a browser device that failed is not offered again until the page says hello anew."""
         with self._lock:
-            for direction, device in (("input", microphone), ("output", speaker)):
+            for direction, device in zip(DIRECTIONS, (microphone, speaker), strict=True):
                 if isinstance(device, (BrowserMicrophone, BrowserSpeaker)) and device.problem:
                     self._session_problem[direction] = device.problem
                     self._picked_by_learner[direction] = False

@@ -16,6 +16,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from typing import SupportsIndex
 
 from .learner_code import CodeLine, frames_of, learner_line_in_stack
 
@@ -43,13 +44,13 @@ def blocked_message(line: CodeLine, seconds: float) -> str:
     )
 
 
-def _interruptible_sleep(seconds: float) -> None:
+def _interruptible_sleep(seconds: float | SupportsIndex) -> None:
     """time.sleep, except that a watched loop's thread can be woken from it (see LoopWatch)."""
     ident = threading.get_ident()
     if ident not in _watching:
         _real_sleep(seconds)
         return
-    deadline = time.monotonic() + max(0.0, seconds)
+    deadline = time.monotonic() + max(0.0, float(seconds))
     while True:  # short naps, so that LoopBlocked, raised into this thread, lands between two of them
         remaining = deadline - time.monotonic()
         if remaining <= 0:

@@ -16,7 +16,7 @@ from .runner import SessionSummary
 from .states import SessionState
 
 RATE = 24000
-STATE_COLOURS = {
+STATE_COLOURS: dict[str, str] = {
     SessionState.IDLE: "#b0b0b0",
     SessionState.STARTING: "#f0b429",
     SessionState.READY: "#3fb950",

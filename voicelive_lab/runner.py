@@ -255,8 +255,7 @@ class SessionRunner:
 
     def summary(self) -> SessionSummary:
         snapshot = self.log.snapshot()
-        speaker = self.speaker
-        recorded = isinstance(speaker, RecordedOutput)
+        recording = self.speaker if isinstance(self.speaker, RecordedOutput) else None
         origin = snapshot.started_at or 0.0
         sent_audio = self._session.sent if self._session is not None else SentAudio()
         sent = sent_audio.samples()
@@ -266,11 +265,11 @@ class SessionRunner:
             transcripts=snapshot.transcripts,
             turns=snapshot.turns,
             snapshot=snapshot,
-            reply_audio=np.asarray(speaker.samples) if recorded else None,
+            reply_audio=np.asarray(recording.samples) if recording is not None else None,
             error=self.last_error,
             sent_audio=sent if len(sent) else None,
             sent_started_at=(sent_audio.started_at or origin) - origin,
-            reply_segments=tuple((at - origin, offset) for at, offset in speaker.segments) if recorded else (),
+            reply_segments=tuple((at - origin, offset) for at, offset in recording.segments) if recording else (),
         )
 
     def run_turns(self, wav_paths: Sequence[str | os.PathLike[str]], timeout: float = 60.0) -> SessionSummary:

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .audio.protocols import ScriptedInput
@@ -33,16 +34,18 @@ def run_scripted_turns(
     if runner.wait_for_state(SessionState.READY, *ENDED, timeout=timeout) and runner.state == SessionState.READY:
         for path in wav_paths:
             replies = responses_done(runner.log.snapshot())
-            microphone.say(path)
-            finished = runner.wait_for(
-                lambda snap, before=replies: responses_done(snap) > before or snap.state in ENDED,
-                _left(deadline),
-            )
+            microphone.say(Path(path))
+            finished = runner.wait_for(_reply_done_after(replies), _left(deadline))
             if not finished or runner.state in ENDED:
                 break
             runner.wait_for(lambda snap: runner.reply_heard or snap.state in ENDED, _left(deadline))
     runner.stop()
     return runner.summary()
+
+
+def _reply_done_after(replies: int) -> Callable[[SessionSnapshot], bool]:
+    """A wait condition: one more reply done than ``replies``, or the session over."""
+    return lambda snap: responses_done(snap) > replies or snap.state in ENDED
 
 
 def responses_done(snapshot: SessionSnapshot) -> int:

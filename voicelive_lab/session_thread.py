@@ -57,7 +57,7 @@ class SessionThread:
         self.block_limit = block_limit
         self._notify = notify
         #: The latest state reported (what the log and the panel show).
-        self.state = SessionState.IDLE
+        self.state: SessionState | str = SessionState.IDLE  # a learner's class may report a state of its own
         self.assistant: Any = None
         self.failure: BaseException | None = None
         self.blocked: str | None = None

@@ -27,7 +27,7 @@ from .states import SessionState
 
 REFRESH_S = 0.1
 EVENT_ROWS_SHOWN = 200
-STATE_STYLE = {
+STATE_STYLE: dict[str, tuple[str, str]] = {
     SessionState.IDLE: ("#57606a", "#eaeef2"),
     SessionState.STARTING: ("#7d4e00", "#fff8c5"),
     SessionState.READY: ("#1a7f37", "#dafbe1"),

@@ -300,7 +300,7 @@ def _decode(fmt: _Format, audio: bytes) -> FloatArray:
         values = raw.view("<f4" if width == 4 else "<f8").astype(np.float32)
         values = np.nan_to_num(np.clip(values, -1.0, 1.0))
     elif width == 1:
-        values = (raw.astype(np.float32) - 128) / 128
+        values = (raw.astype(np.float32) - np.float32(128)) / np.float32(128)
     elif width == 3:
         padded = np.zeros((raw.size // 3, 4), dtype=np.uint8)
         padded[:, 1:] = raw.reshape(-1, 3)  # 24-bit little-endian into the top of an int32

@@ -196,10 +196,10 @@ class BrowserAudio(anywidget.AnyWidget):
                 self._page_gone("The browser tab with this notebook was closed or reloaded. Press Start again.")
             return
         with self._lock:
-            info = self._pages.get(page)
-            if info is None:
+            known = self._pages.get(page)
+            if known is None:
                 return  # a page this kernel never met (it loaded before a kernel restart): it says hello on reload
-            info.heard_at = now
+            known.heard_at = now
         if self._claim_if_free(page, now):
             self._tell_page_observers()
         if page != self.owner:

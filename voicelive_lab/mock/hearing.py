@@ -116,7 +116,7 @@ class Hearing:
 
     async def _hear(self, item: dict[str, Any], audio: np.ndarray, sample_rate: int, turn: UserTurn) -> str:
         hints = self.hints()
-        recognizer = self._recognizer or await asyncio.to_thread(loaded_recognizer)
+        recognizer = self._recognizer if self._recognizer is not None else await asyncio.to_thread(loaded_recognizer)
         if isinstance(recognizer, PlaceholderRecognizer) and self.hears_words:
             self.hears_words = False
             await self._warn(

@@ -89,5 +89,5 @@ class ReplyPlanner:
 
 
 def _item_text(item: dict[str, Any]) -> str:
-    parts = item.get("content") if isinstance(item.get("content"), list) else []
+    parts = content if isinstance(content := item.get("content"), list) else []
     return " ".join(str(p.get("text") or p.get("transcript") or "") for p in parts if isinstance(p, dict)).strip()

@@ -87,7 +87,7 @@ def pre_generated_text(params: dict[str, Any]) -> str | None:
     message = params.get("pre_generated_assistant_message")
     if not isinstance(message, dict):
         return None
-    parts = message.get("content") if isinstance(message.get("content"), list) else []
+    parts = content if isinstance(content := message.get("content"), list) else []
     texts = [str(part.get("text") or part.get("transcript") or "") for part in parts if isinstance(part, dict)]
     return " ".join(text for text in texts if text) or None
 

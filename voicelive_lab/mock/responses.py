@@ -114,7 +114,7 @@ class ResponseStreamer:
 
     async def _message(self, response: ActiveResponse, text: str, output_index: int) -> dict[str, Any]:
         audio = "audio" in response.plan.modalities
-        item = {
+        item: dict[str, Any] = {
             "id": self._view.ids.new("item"),
             "object": "realtime.item",
             "type": "message",

@@ -128,15 +128,31 @@ def _espeak_speech(espeak: Espeak, text: str, pieces: list[str], voice: Any, sam
 
 
 def _piece_starts_ms(pieces: list[str], words: tuple[tuple[int, int, int], ...]) -> list[int]:
-    """When each piece starts: the first word event inside it, else when the piece before it started."""
-    starts: list[int] = []
+    """When each piece starts: the first word event inside it. eSpeak reports some short words together with
+    the next ("for the" as one event); such pieces share the time up to the next reported word by their length,
+    so every word keeps a duration, as a service's word timestamps do. After the last report, the last start."""
+    reported: list[int | None] = []
     position = 0
     for piece in pieces:
         begin = position + len(piece) - len(piece.lstrip())
         position += len(piece)
         inside = [ms for offset, _, ms in words if begin <= offset < position]
+        reported.append(min(inside) if inside else None)
+    starts: list[int] = []
+    anchor = 0  # the last piece with a reported start: unreported pieces after it share the time it leaves
+    for index, ms in enumerate(reported):
         previous = starts[-1] if starts else 0
-        starts.append(max(min(inside), previous) if inside else previous)
+        if ms is not None:
+            starts.append(max(ms, previous))
+            anchor = index
+            continue
+        following = next((i for i in range(index + 1, len(pieces)) if reported[i] is not None), None)
+        if following is None or not starts:
+            starts.append(previous)
+            continue
+        end = max(reported[following] or 0, starts[anchor])
+        share = sum(map(len, pieces[anchor:index])) / max(1, sum(map(len, pieces[anchor:following])))
+        starts.append(starts[anchor] + round((end - starts[anchor]) * share))
     return starts
 
 

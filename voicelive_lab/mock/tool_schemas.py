@@ -222,7 +222,7 @@ def _arguments_chars(schema: dict[str, Any]) -> int:
     if "object" in kinds:
         sizes.append(_object_chars(schema))
     if "array" in kinds:
-        items = schema.get("items") if isinstance(schema.get("items"), dict) else {}
+        items = declared if isinstance(declared := schema.get("items"), dict) else {}
         sizes.append(2 + max(1, schema.get("minItems", 1)) * (_arguments_chars(items) + 1))
     if "string" in kinds:
         sizes.append(max(schema.get("minLength", 0), HEARD_CHARS) + 2)

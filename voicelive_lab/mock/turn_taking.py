@@ -220,7 +220,7 @@ class TurnTaker:
 
     async def _words(self, start_ms: float, end_ms: float) -> str | None:
         """What the recognizer hears in the buffered speech; None when it hears no words (the placeholder)."""
-        recognizer = self._recognizer or await asyncio.to_thread(loaded_recognizer)
+        recognizer = self._recognizer if self._recognizer is not None else await asyncio.to_thread(loaded_recognizer)
         if isinstance(recognizer, PlaceholderRecognizer):
             return None
         hints = self._hearing.hints()

@@ -12,8 +12,8 @@ from .espeak import EspeakSettings
 BASE_WORDS_PER_MINUTE = 165
 BASE_PITCH = 50
 #: Variants that stay easy to understand (eSpeak's ``!v`` files), chosen per voice name so voices differ.
-FEMALE_VARIANTS = ("f2", "f5", "f3")
-MALE_VARIANTS = ("m5", "m6", "m1")
+FEMALE_VARIANTS: tuple[str, ...] = ("f2", "f5", "f3")
+MALE_VARIANTS: tuple[str, ...] = ("m5", "m6", "m1")
 #: BCP-47 locale (lower case) or its language → eSpeak NG voice.
 ESPEAK_LANGUAGE = {
     "en-us": "en-us",
