@@ -122,11 +122,12 @@ def test_one_thread_writes_the_panel_and_each_session_shows_one_replay(make_serv
 
 @pytest.fixture(scope="module")
 def session_summary() -> SessionSummary:
+    """Two spoken turns with devices that keep real time, as lesson 04's scripted conversation has (~12 s)."""
     from voicelive_lab.mock import MockServer
 
     with MockServer(speed=4) as server:
-        runner = scripted_runner(server)
-        return runner.run_turns([AUDIO / "hello.wav", AUDIO / "rome.wav"], timeout=60)
+        runner = scripted_runner(server, realtime=True)
+        return runner.run_turns([AUDIO / "hello.wav", AUDIO / "pyramids.wav"], timeout=60)
 
 
 def rendered(figure: Figure) -> bytes:
@@ -135,6 +136,7 @@ def rendered(figure: Figure) -> bytes:
     return buffer.getvalue()
 
 
+@pytest.mark.slow
 def test_waveform_plot_shows_both_sides_on_one_time_axis(session_summary: SessionSummary) -> None:
     figure = plot_waveforms(session_summary)
     sent, heard = figure.axes
@@ -151,6 +153,22 @@ def test_waveform_plot_shows_both_sides_on_one_time_axis(session_summary: Sessio
     assert rendered(figure)[:4] == b"\x89PNG"
 
 
+@pytest.mark.slow
+def test_the_audio_and_the_timeline_of_one_session_share_one_time_axis(session_summary: SessionSummary) -> None:
+    """The waveforms end where the timeline ends, and "you stopped speaking" comes after the speech it ends."""
+    sent, heard = plot_waveforms(session_summary).axes
+    (timeline,) = plot_timeline(session_summary).axes[:1]
+    audio_end = max(max(line.get_xdata()) for line in [*sent.lines, *heard.lines] if line.get_linestyle() != "--")
+    events_end = timeline.get_xlim()[1]
+    assert abs(audio_end - events_end) < 1.0, f"audio ends at {audio_end:.1f} s, the timeline at {events_end:.1f} s"
+    (speech,) = [line for line in sent.lines if line.get_linestyle() != "--"]
+    times, values = speech.get_xdata(), speech.get_ydata()
+    first_sound = min(t for t, v in zip(times, values, strict=True) if abs(v) > 0.1)
+    first_stop = min(line.get_xdata()[0] for line in sent.lines if line.get_linestyle() == "--")
+    assert first_stop > first_sound + 0.5, f"speech from {first_sound:.2f} s, marked stopped at {first_stop:.2f} s"
+
+
+@pytest.mark.slow
 def test_timeline_plot_has_state_spans_and_event_rows(session_summary: SessionSummary) -> None:
     figure = plot_timeline(session_summary)
     (axes, *_) = figure.axes
@@ -168,6 +186,7 @@ def test_timeline_plot_has_state_spans_and_event_rows(session_summary: SessionSu
     assert rendered(figure)[:4] == b"\x89PNG"
 
 
+@pytest.mark.slow
 def test_latency_plot_has_two_bars_per_turn(session_summary: SessionSummary) -> None:
     figure = plot_latency(session_summary)
     (axes,) = figure.axes

@@ -2,6 +2,12 @@
 
 Each function takes a ``SessionSummary`` and returns a matplotlib ``Figure``. The figures are built without
 pyplot (no global state, no second copy shown by a backend) and draw themselves as PNG in a notebook.
+
+All of a session's figures share its clock (seconds since it started). Audio is drawn where the devices
+played it: devices that keep real time (a microphone, a speaker, ``WavMicrophone()`` and ``RecordingSpeaker()``
+as lesson 04 uses them) line up with the events. Devices made with ``realtime=False`` send and "play" at
+once, so their audio runs at its own pace, ahead of or past the events: use them for quick tests, not for
+pictures.
 """
 
 from __future__ import annotations
