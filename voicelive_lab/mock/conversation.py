@@ -47,10 +47,6 @@ class Conversation:
     def __contains__(self, item_id: object) -> bool:
         return item_id in self.items
 
-    @property
-    def stored_bytes(self) -> int:
-        return self._stored_bytes
-
     def next_turn_number(self) -> int:
         self.user_turn_count += 1
         return self.user_turn_count

@@ -60,10 +60,6 @@ class VoiceChoice:
     espeak: EspeakSettings
     language: str
 
-    @property
-    def is_english(self) -> bool:
-        return self.language.startswith("en")
-
 
 def choose_voice(voice: Any) -> VoiceChoice:
     """``"alloy"``, ``{"type": "azure-standard", "name": "de-DE-KatjaNeural", "rate": "1.2"}`` … → eSpeak NG."""
