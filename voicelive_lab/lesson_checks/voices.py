@@ -174,11 +174,15 @@ def _difference(got: list[Entry], truth: list[Entry]) -> str:
         if not got:
             return f"word_timings returned no entries; the reply has {len(truth)} words, the first {truth[0]!r}"
         return (
-            f"word_timings returned {len(got)} entries; the reply has {len(truth)} words (the first one missing "
+            f"word_timings returned {_entries(len(got))}; the reply has {len(truth)} words (the first one missing "
             f"is {truth[len(got)]!r})"
         )
     extra = got[len(truth)]
-    return f"word_timings returned {len(got)} entries where {len(truth)} were expected: one too many is {extra!r}"
+    return f"word_timings returned {_entries(len(got))} where {len(truth)} were expected: one too many is {extra!r}"
+
+
+def _entries(count: int) -> str:
+    return "1 entry" if count == 1 else f"{count} entries"
 
 
 def _hint(got: list[Entry], scenario: Scenario) -> str:
