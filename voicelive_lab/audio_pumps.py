@@ -10,11 +10,11 @@ import asyncio
 import contextlib
 import threading
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable
 
 import numpy as np
 
+from .audio.byte_queue import ByteQueue
 from .audio.protocols import AudioInput, AudioOutput
 
 MIC_QUEUE_BLOCKS = 500  # 10 s of 20 ms blocks: if the network stalls longer, the oldest audio is dropped
@@ -27,24 +27,21 @@ class SentAudio:
     """What the microphone sent, block by block, bounded to the latest ``MAX_SENT_AUDIO_BYTES`` (for plots)."""
 
     def __init__(self) -> None:
-        self._blocks: deque[bytes] = deque()
-        self._bytes = 0
+        self._kept = ByteQueue(MAX_SENT_AUDIO_BYTES, unit=2)
+        self._lock = threading.Lock()
         #: time.monotonic() when the first kept sample was sent; None until something was sent.
         self.started_at: float | None = None
 
     def keep(self, block: bytes) -> None:
-        if self.started_at is None:
-            self.started_at = time.monotonic()
-        self._blocks.append(block)
-        self._bytes += len(block)
-        while self._bytes > MAX_SENT_AUDIO_BYTES:
-            dropped = self._blocks.popleft()
-            self._bytes -= len(dropped)
-            self.started_at += len(dropped) / _BYTES_PER_S
+        with self._lock:
+            if self.started_at is None:
+                self.started_at = time.monotonic()
+            self.started_at += self._kept.append(block) / _BYTES_PER_S
 
     def samples(self) -> np.ndarray:
         """Everything kept, as 24 kHz int16 samples; safe from any thread."""
-        return np.frombuffer(b"".join(list(self._blocks)), dtype="<i2")
+        with self._lock:
+            return np.frombuffer(self._kept.peek_all(), dtype="<i2")
 
 
 class MicrophonePump:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import threading
-from collections import deque
 
+from .byte_queue import ByteQueue
 from .pcm import SAMPLE_RATE, SAMPLE_WIDTH, bytes_per_ms
 
 #: Audio that arrives within this long after playback ran dry counts as the same stream, so the silence the
@@ -30,12 +30,9 @@ class PlaybackBuffer:
         self.sample_rate = sample_rate
         self._bytes_per_ms = bytes_per_ms(sample_rate)
         self._threshold = _whole_samples(start_threshold_ms * self._bytes_per_ms)
-        self._max = max(_whole_samples(max_ms * self._bytes_per_ms), SAMPLE_WIDTH)
+        self._queue = ByteQueue(max(_whole_samples(max_ms * self._bytes_per_ms), SAMPLE_WIDTH), SAMPLE_WIDTH)
         self._gap = _whole_samples(UNDERRUN_GAP_MS * self._bytes_per_ms)
         self._lock = threading.Lock()
-        self._chunks: deque[bytes] = deque()
-        self._head = 0  # bytes of _chunks[0] already read
-        self._queued = 0
         self._odd = b""  # a trailing odd byte, kept to pair with the next write
         self._playing = False
         self._held = 0  # bytes of silence read while audio was held back for the threshold
@@ -56,15 +53,12 @@ class PlaybackBuffer:
                 self._odd = b""
             if not data:
                 return
-            self._chunks.append(data)
-            self._queued += len(data)
+            self._dropped += self._queue.append(data)
             self._written += len(data)
             if self._dry is not None:
                 self._underruns += self._dry < self._gap
                 self._dry = None
-            if self._queued > self._max:
-                self._drop_oldest(self._queued - self._max)
-            if not self._playing and self._queued >= self._threshold:
+            if not self._playing and len(self._queue) >= self._threshold:
                 self._start_playing()
 
     def read(self, frames: int) -> bytes:
@@ -81,15 +75,16 @@ class PlaybackBuffer:
         view = memoryview(out).cast("B")
         size = len(view)
         with self._lock:
-            if not self._playing and self._queued and self._held >= self._threshold:
+            if not self._playing and self._queue and self._held >= self._threshold:
                 self._start_playing()  # the held audio has waited long enough: no more is coming soon
-            copied = self._copy_out(view, size) if self._playing else 0
+            copied = self._queue.read_into(view) if self._playing else 0
+            self._played += copied
             if copied < size:
                 self._fill_silence(view, copied, size)
                 if self._playing:
                     self._playing = False
                     self._dry = 0
-                if self._queued:
+                if self._queue:
                     self._held += size - copied
                 elif self._dry is not None:
                     self._dry += size - copied
@@ -98,11 +93,8 @@ class PlaybackBuffer:
     def drain(self) -> bytes:
         """Everything queued, at once and regardless of the start threshold (for consumers without a clock)."""
         with self._lock:
-            data = b"".join(self._chunks)[self._head :]
-            self._chunks.clear()
-            self._head = 0
+            data = self._queue.take_all()
             self._played += len(data)
-            self._queued = 0
             self._playing = False
             self._held = 0
             self._dry = None
@@ -111,10 +103,9 @@ class PlaybackBuffer:
     def clear(self) -> int:
         """Drop everything queued (barge-in); returns the number of bytes dropped."""
         with self._lock:
-            dropped = self._queued + len(self._odd)
-            self._cleared += self._queued
-            self._chunks.clear()
-            self._head = self._queued = 0
+            queued = self._queue.clear()
+            dropped = queued + len(self._odd)
+            self._cleared += queued
             self._odd = b""
             self._playing = False
             self._held = 0
@@ -124,7 +115,7 @@ class PlaybackBuffer:
     @property
     def buffered_ms(self) -> float:
         """Audio queued and not yet read."""
-        return self._ms(self._queued)
+        return self._ms(len(self._queue))
 
     @property
     def playing(self) -> bool:
@@ -169,37 +160,10 @@ class PlaybackBuffer:
         self._playing = True
         self._held = 0
 
-    def _copy_out(self, view: memoryview, size: int) -> int:
-        copied = 0
-        while copied < size and self._chunks:
-            chunk = self._chunks[0]
-            take = min(len(chunk) - self._head, size - copied)
-            view[copied : copied + take] = memoryview(chunk)[self._head : self._head + take]
-            copied += take
-            self._head += take
-            if self._head == len(chunk):
-                self._chunks.popleft()
-                self._head = 0
-        self._queued -= copied
-        self._played += copied
-        return copied
-
     def _fill_silence(self, view: memoryview, start: int, size: int) -> None:
         if len(self._zeros) < size:
             self._zeros = memoryview(bytes(size))
         view[start:size] = self._zeros[: size - start]
-
-    def _drop_oldest(self, excess: int) -> None:
-        self._queued -= excess
-        self._dropped += excess
-        while excess:
-            chunk = self._chunks[0]
-            take = min(len(chunk) - self._head, excess)
-            excess -= take
-            self._head += take
-            if self._head == len(chunk):
-                self._chunks.popleft()
-                self._head = 0
 
 
 def _whole_samples(count: float) -> int:

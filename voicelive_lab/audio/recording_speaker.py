@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import deque
 from types import TracebackType
 from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
 
+from .byte_queue import ByteQueue
+from .pacer import Pacer
 from .pcm import BLOCK_MS, SAMPLE_RATE, SAMPLE_WIDTH, bytes_to_ms, rms, write_wav
 from .playback import PlaybackBuffer
 from .protocols import LostCallback
@@ -19,7 +20,6 @@ if TYPE_CHECKING:
     from IPython.display import Audio
 
 #: If the playback thread falls further behind than this, it restarts its clock instead of catching up.
-_MAX_CATCH_UP_S = 1.0
 #: A long session keeps only the latest 10 minutes of the assistant's voice (about 29 MB).
 MAX_RECORDING_MS = 10 * 60 * 1000
 
@@ -47,8 +47,7 @@ class RecordingSpeaker:
         self.block_ms = block_ms
         self._block_bytes = SAMPLE_RATE * block_ms // 1000 * SAMPLE_WIDTH
         self._lock = threading.Lock()
-        self._chunks: deque[bytes] = deque()
-        self._recorded = 0  # bytes
+        self._recording = ByteQueue(int(max_ms * SAMPLE_RATE / 1000) * SAMPLE_WIDTH, SAMPLE_WIDTH)
         self._segments: list[tuple[float, int]] = []
         self._new_segment = True  # the next audio played starts a segment
         self._virtual_end = 0.0  # realtime=False: when the audio written so far would have finished playing
@@ -93,8 +92,7 @@ class RecordingSpeaker:
     def reset(self) -> None:
         """Forget the recording so far."""
         with self._lock:
-            self._chunks.clear()
-            self._recorded = 0
+            self._recording.clear()
             self._segments.clear()
             self._new_segment = True
             self._virtual_end = 0.0
@@ -122,7 +120,7 @@ class RecordingSpeaker:
     @property
     def duration_ms(self) -> float:
         """How long the recording lasts."""
-        return bytes_to_ms(self._recorded)
+        return bytes_to_ms(len(self._recording))
 
     @property
     def segments(self) -> list[tuple[float, int]]:
@@ -151,24 +149,13 @@ class RecordingSpeaker:
 
     def _joined(self) -> bytes:
         with self._lock:
-            if len(self._chunks) > 1:
-                joined = b"".join(self._chunks)
-                self._chunks.clear()
-                self._chunks.append(joined)
-            return self._chunks[0] if self._chunks else b""
+            return self._recording.peek_all()
 
     def _run(self) -> None:
-        period = self.block_ms / 1000
         block = bytearray(self._block_bytes)
-        due = time.monotonic()
-        while True:
-            delay = due - time.monotonic()
-            if self._stop.wait(delay) if delay > 0 else self._stop.is_set():
-                break
+        pacer = Pacer(self.block_ms / 1000, self._stop)
+        while (due := pacer.wait()) is not None:
             self._play_block(block, due)
-            due += period
-            if time.monotonic() - due > _MAX_CATCH_UP_S:
-                due = time.monotonic()
 
     def _play_block(self, block: bytearray, when: float) -> None:
         with self._lock:
@@ -176,10 +163,8 @@ class RecordingSpeaker:
             self._level = rms(block)
             if played:
                 if self._new_segment:
-                    self._segments.append((when, self._recorded // SAMPLE_WIDTH))
-                self._chunks.append(bytes(memoryview(block)[:played]))
-                self._recorded += played
-                self._trim_locked()
+                    self._segments.append((when, len(self._recording) // SAMPLE_WIDTH))
+                self._keep_locked(bytes(memoryview(block)[:played]))
             self._new_segment = played < len(block)
 
     def _record_at_once(self, pcm: bytes) -> None:
@@ -188,27 +173,17 @@ class RecordingSpeaker:
         with self._lock:
             self._level = level
             if self._new_segment or now >= self._virtual_end:
-                self._segments.append((now, self._recorded // SAMPLE_WIDTH))
+                self._segments.append((now, len(self._recording) // SAMPLE_WIDTH))
                 self._virtual_end = now
-            self._chunks.append(pcm)
-            self._recorded += len(pcm)
             self._virtual_end += bytes_to_ms(len(pcm)) / 1000
             self._new_segment = False
-            self._trim_locked()
+            self._keep_locked(pcm)
 
-    def _trim_locked(self) -> None:
-        """Drop the oldest audio beyond ``max_ms``, moving segment offsets with it (lock held)."""
-        excess = self._recorded - int(self.max_ms * SAMPLE_RATE / 1000) * SAMPLE_WIDTH
-        if excess <= 0:
+    def _keep_locked(self, pcm: bytes) -> None:
+        """Record ``pcm``; past ``max_ms`` the oldest audio goes, and the segment offsets move with it."""
+        dropped = self._recording.append(pcm)
+        if not dropped:
             return
-        dropped = 0
-        while self._chunks and dropped + len(self._chunks[0]) <= excess:
-            dropped += len(self._chunks.popleft())
-        if dropped < excess and self._chunks:  # cut into the oldest chunk, keeping whole samples
-            cut = (excess - dropped + SAMPLE_WIDTH - 1) // SAMPLE_WIDTH * SAMPLE_WIDTH
-            self._chunks[0] = self._chunks[0][cut:]
-            dropped += cut
-        self._recorded -= dropped
         self.trimmed_ms += bytes_to_ms(dropped)
         shift = dropped // SAMPLE_WIDTH
         moved = [(when, offset - shift) for when, offset in self._segments]

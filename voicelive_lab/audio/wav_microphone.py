@@ -5,11 +5,11 @@ from __future__ import annotations
 import logging
 import os
 import threading
-import time
-from collections import deque
 from types import TracebackType
 
+from .byte_queue import ByteQueue
 from .microphone import Consumer
+from .pacer import Pacer
 from .pcm import BLOCK_MS, SAMPLE_RATE, SAMPLE_WIDTH, bytes_to_ms, load_pcm16, rms
 from .protocols import LostCallback
 
@@ -17,7 +17,6 @@ logger = logging.getLogger(__name__)
 
 #: If the pacing thread falls further behind than this (a suspended laptop), it restarts its schedule
 #: instead of sending the backlog in one burst.
-_MAX_CATCH_UP_S = 1.0
 
 
 class WavMicrophone:
@@ -42,8 +41,7 @@ class WavMicrophone:
         self.trailing_silence_ms = trailing_silence_ms
         self.block_ms = block_ms
         self._block_bytes = SAMPLE_RATE * block_ms // 1000 * SAMPLE_WIDTH
-        self._pending: deque[bytes] = deque()
-        self._head = 0
+        self._pending = ByteQueue()
         self._in_flight = False  # a block holding queued audio is with the consumer
         self._changed = threading.Condition()
         self._stop = threading.Event()
@@ -60,8 +58,7 @@ class WavMicrophone:
         silence = bytes(int(self.trailing_silence_ms * SAMPLE_RATE / 1000) * SAMPLE_WIDTH)
         with self._changed:
             self._pending.append(pcm)
-            if silence:
-                self._pending.append(silence)
+            self._pending.append(silence)
             self._changed.notify_all()
         return bytes_to_ms(len(pcm))
 
@@ -118,16 +115,12 @@ class WavMicrophone:
 
     def _run(self, consumer: Consumer) -> None:
         period = self.block_ms / 1000
-        due = time.monotonic() + period  # a real microphone delivers a block once it has been recorded
+        pacer = Pacer(period, self._stop, first_after=period)  # a block is delivered once it has been recorded
         failed = False
         while not self._stop.is_set():
             if self.realtime:
-                delay = due - time.monotonic()
-                if delay > 0 and self._stop.wait(delay):
+                if pacer.wait() is None:
                     break
-                due += period
-                if time.monotonic() - due > _MAX_CATCH_UP_S:
-                    due = time.monotonic() + period
             elif not self._wait_for_audio():
                 break
             block = self._next_block()
@@ -150,19 +143,9 @@ class WavMicrophone:
 
     def _next_block(self) -> bytes:
         """The next block_ms of queued audio, padded with silence; all silence when nothing is queued."""
+        block = bytearray(self._block_bytes)
         with self._changed:
-            if not self._pending:
-                return bytes(self._block_bytes)
-            parts = []
-            wanted = self._block_bytes
-            while wanted and self._pending:
-                chunk = self._pending[0]
-                part = chunk[self._head : self._head + wanted]
-                parts.append(part)
-                wanted -= len(part)
-                self._head += len(part)
-                if self._head == len(chunk):
-                    self._pending.popleft()
-                    self._head = 0
-            self._in_flight = True
-            return b"".join(parts) + bytes(wanted)
+            if self._pending:
+                self._pending.read_into(memoryview(block))
+                self._in_flight = True
+        return bytes(block)
