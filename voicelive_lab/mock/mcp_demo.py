@@ -4,6 +4,9 @@ A real Voice Live service reaches remote MCP servers over the network; the pract
 for one built-in server instead (for example ``http://practice-mcp.local/mcp``) and reports every other URL as
 unreachable. Each tool also knows how a model would fill in its arguments from the user's words and put its result
 into a sentence, because the practice service plays the model too.
+
+The module is a little over 350 lines: three tools, each with what a model would hear in a request, the tool
+itself and the sentence it says, kept side by side so that one tool reads from top to bottom.
 """
 
 from __future__ import annotations
