@@ -95,3 +95,15 @@ def test_arguments_fill_required_fields_from_the_words_and_optional_ones_only_wh
         "days": 3,
     }
     assert arguments_for(STOCKS["parameters"], "What is the share price of Contoso?") == {"symbol": "Contoso"}
+
+
+@pytest.mark.parametrize(
+    ("heard", "place"),
+    [
+        ("what is the weather in paris today", "Paris"),  # as the recogniser writes weather_paris.wav
+        ("weather in new york tomorrow please", "New York"),
+        ("is it cold in oslo now", "Oslo"),
+    ],
+)
+def test_a_place_is_found_in_lower_case_speech_and_a_word_of_time_is_no_place(heard: str, place: str) -> None:
+    assert arguments_for(WEATHER["parameters"], heard)["location"] == place

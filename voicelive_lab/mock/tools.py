@@ -9,6 +9,10 @@ from typing import Any
 from .brain import CITIES, STOPWORDS, words_of
 
 PLACE = re.compile(r"\b(?:in|for|at|near|to)\s+((?:[A-Z][\w'-]*)(?:\s+[A-Z][\w'-]*)*)")
+#: The same in a recogniser's lower-case words ("the weather in paris today"): up to two words after the
+#: preposition, ended by a stop word or a word of time.
+SPOKEN_PLACE = re.compile(r"\b(?:in|for|at|near)\s+([\w'-]+(?:\s+[\w'-]+)?)", re.IGNORECASE)
+TIME_WORDS = frozenset("today tomorrow tonight now yesterday morning afternoon evening weekend week".split())
 #: A number the words give (a longer run of digits is no argument: it would not fit a float).
 NUMBER = re.compile(r"(?<![\d.])-?\d{1,15}(?:\.\d{1,15})?(?![\d.])")
 NUMBER_WORDS = {
@@ -99,8 +103,8 @@ def _heard_value(schema: dict[str, Any], name: str, heard: str) -> Any:
         if isinstance(value, str) and set(words_of(value)) and set(words_of(value)) <= words:
             return value
     if schema.get("type") in ("string", None) and _is_place(name, schema):
-        place = PLACE.search(heard)
-        return place.group(1)[:MAX_HEARD_CHARS] if place else None
+        place = _place_in(heard)
+        return place[:MAX_HEARD_CHARS] if place else None
     if schema.get("type") in ("integer", "number"):
         number = _number_heard(heard)
         return None if number is None else (int(number) if schema["type"] == "integer" else number)
@@ -153,11 +157,26 @@ def _value_for(schema: dict[str, Any], name: str, heard: str) -> Any:
 def _string_for(schema: dict[str, Any], name: str, heard: str) -> str:
     if schema.get("format") == "date":
         return datetime.date.today().isoformat()
-    place = PLACE.search(heard)
-    text = (place.group(1) if place else _last_content_words(heard) or f"example {name}".strip())[:MAX_HEARD_CHARS]
+    text = (_place_in(heard) or _last_content_words(heard) or f"example {name}".strip())[:MAX_HEARD_CHARS]
     low, high = int(schema.get("minLength", 0)), schema.get("maxLength")
     text = text.ljust(low, "x")
     return text[: int(high)] if high is not None else text
+
+
+def _place_in(heard: str) -> str | None:
+    """The place the words name: "in Paris" as written, or "in paris today" as heard (then "Paris")."""
+    place = PLACE.search(heard)
+    if place:
+        return place.group(1)
+    for match in SPOKEN_PLACE.finditer(heard):
+        kept: list[str] = []
+        for word in match.group(1).split():
+            if word.lower() in STOPWORDS or word.lower() in TIME_WORDS:
+                break
+            kept.append(word.capitalize())
+        if kept:
+            return " ".join(kept)
+    return None
 
 
 def _last_content_words(heard: str) -> str:
