@@ -1,8 +1,8 @@
 """The events of a conversation drawn as a sequence diagram: your code on the left, the service on the right.
 
 Record what a cell sends and receives with an :class:`EventSequence`, then draw it with :func:`plot_sequence`.
-Runs of the same event (the many ``response.audio.delta`` pieces of a reply) become one arrow marked with their
-count, so the diagram shows the order of things rather than the number of audio chunks.
+A run of pieces (the many ``response.audio.delta`` and ``response.audio_transcript.delta`` events of a reply)
+becomes one arrow that counts them, so the diagram shows the order of things rather than the number of chunks.
 """
 
 from __future__ import annotations
@@ -36,15 +36,24 @@ class EventSequence:
         for event in events:
             self.steps.append(("service", str(getattr(event, "type", event))))
 
-    def merged(self) -> list[tuple[Side, str, int]]:
-        """The steps with runs of the same event on the same side counted: (side, type, how many)."""
-        runs: list[tuple[Side, str, int]] = []
+    def merged(self) -> list[tuple[Side, str]]:
+        """The steps to draw: a run of pieces (``….delta`` events) on one side becomes one step that counts them,
+        e.g. "response.audio.delta (x61) + response.audio_transcript.delta (x18)"."""
+        runs: list[tuple[Side, list[str]]] = []
         for side, kind in self.steps:
-            if runs and runs[-1][:2] == (side, kind):
-                runs[-1] = (side, kind, runs[-1][2] + 1)
+            piece = kind.endswith(".delta")
+            if runs and runs[-1][0] == side and piece and runs[-1][1][-1].endswith(".delta"):
+                runs[-1][1].append(kind)
             else:
-                runs.append((side, kind, 1))
-        return runs
+                runs.append((side, [kind]))
+        return [(side, _counted(kinds)) for side, kinds in runs]
+
+
+def _counted(kinds: list[str]) -> str:
+    if len(kinds) == 1:
+        return kinds[0]
+    counts = {kind: kinds.count(kind) for kind in dict.fromkeys(kinds)}
+    return " + ".join(f"{kind} (x{count})" for kind, count in counts.items())
 
 
 def plot_sequence(sequence: EventSequence, title: str = "Who sent what, in order") -> Figure:
@@ -56,13 +65,12 @@ def plot_sequence(sequence: EventSequence, title: str = "Who sent what, in order
     for x, name in ((0.0, "your code"), (1.0, "Voice Live")):
         axes.plot([x, x], [0.4, bottom], color="#888", linewidth=1, zorder=1)
         axes.text(x, 0.6, name, ha="center", va="bottom", fontsize=10, fontweight="bold")
-    for row, (side, kind, count) in enumerate(runs, start=1):
+    for row, (side, label) in enumerate(runs, start=1):
         start, end = (0.0, 1.0) if side == "client" else (1.0, 0.0)
         colour = CLIENT_COLOUR if side == "client" else SERVICE_COLOUR
         axes.annotate(
             "", xy=(end, -row), xytext=(start, -row), arrowprops={"arrowstyle": "-|>", "color": colour, "lw": 1.2}
         )
-        label = kind if count == 1 else f"{kind} (x{count})"
         axes.text(0.5, -row + 0.08, label, ha="center", va="bottom", fontsize=8, color=colour)
     axes.set_xlim(-0.25, 1.25)
     axes.set_ylim(bottom, 1.2)
