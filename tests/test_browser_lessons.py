@@ -26,7 +26,7 @@ from browser_support import (
     wait_for_all_cells,
 )
 
-LESSONS = ["05_turn_taking.ipynb", "06_voices.ipynb", "07_tools.ipynb", "08_testing.ipynb"]
+LESSONS = ["05_turn_taking.ipynb", "06_voices.ipynb", "07_tools.ipynb"]  # 08 joins when it is written
 
 pytestmark = [
     pytest.mark.slow,

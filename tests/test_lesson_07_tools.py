@@ -21,7 +21,7 @@ from voicelive_lab.verdicts import CheckFailed
 
 EXERCISE = Path(__file__).resolve().parent.parent / "notebooks" / "exercises" / "07_tools.ipynb"
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
-FORECASTS = {"Paris": (18, "light rain"), "Oslo": (4, "snow")}
+FORECASTS = {"London": (14, "light rain"), "Oslo": (4, "snow")}
 
 
 def get_weather(city: str) -> dict[str, Any]:
@@ -33,8 +33,8 @@ def answer(call: Any) -> FunctionCallOutputItem:
     return FunctionCallOutputItem(call_id=call.call_id, output=json.dumps(get_weather(**json.loads(call.arguments))))
 
 
-def always_paris(call: Any) -> FunctionCallOutputItem:
-    return FunctionCallOutputItem(call_id=call.call_id, output=json.dumps(get_weather("Paris")))
+def always_london(call: Any) -> FunctionCallOutputItem:
+    return FunctionCallOutputItem(call_id=call.call_id, output=json.dumps(get_weather("London")))
 
 
 def a_fixed_id(call: Any) -> FunctionCallOutputItem:
@@ -65,14 +65,14 @@ def waits_forever(call: Any) -> FunctionCallOutputItem:
 @pytest.mark.slow
 def test_the_lessons_answer_passes() -> None:
     passed = check_tool_output(answer, get_weather)
-    assert passed.message.startswith("✅ Exercise 07") and "spoken: Paris, typed: Oslo" in passed.message
+    assert passed.message.startswith("✅ Exercise 07") and "spoken: London, typed: Oslo" in passed.message
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
     ("function", "happened"),
     [
-        (always_paris, "but get_weather(**arguments) gives"),
+        (always_london, "but get_weather(**arguments) gives"),
         (a_fixed_id, "names call_id 'call_1', but that call's id is"),
         (python_text, "the answer's output is not JSON"),
         (a_dict, "tool_output returned a dict"),

@@ -1,8 +1,7 @@
 """Talk to a Voice Live connection from recordings instead of a microphone, as the lessons beyond the lab do.
 
 A microphone sends the service a steady stream of small blocks of PCM16, silence included: the service's turn
-detection hears the pauses as audio. :func:`utterance` builds such a stream from sample recordings and pauses
-(:func:`spoken` says a sentence no sample holds);
+detection hears the pauses as audio. :func:`utterance` builds such a stream from sample recordings and pauses;
 :func:`send_audio` sends it the way a microphone would, block by block with ``input_audio_buffer.append``;
 :func:`events_until` collects what the service sends back until a given event (or a deadline, which it
 reports). The same calls work on the practice service and on Azure.
@@ -15,7 +14,7 @@ import os
 import time
 from typing import Any
 
-from .audio.pcm import BLOCK_MS, SAMPLE_RATE, SAMPLE_WIDTH, b64encode, float_to_pcm16, load_pcm16
+from .audio.pcm import BLOCK_MS, SAMPLE_RATE, SAMPLE_WIDTH, b64encode, load_pcm16
 from .audio.samples import sample
 
 PathLike = str | os.PathLike[str]
@@ -24,17 +23,6 @@ PathLike = str | os.PathLike[str]
 def silence(ms: float, sample_rate: int = SAMPLE_RATE) -> bytes:
     """``ms`` of digital silence as PCM16."""
     return bytes(round(ms * sample_rate / 1000) * SAMPLE_WIDTH)
-
-
-def spoken(text: str, voice: str = "en-US-AvaNeural") -> bytes:
-    """``text`` said by the practice service's voice (eSpeak NG, offline), as 24 kHz mono PCM16.
-
-    For questions no sample holds. The practice service's recogniser hears this voice well; on Azure it is
-    an ordinary recording of a synthetic voice."""
-    from .mock.speech import synthesize
-
-    said = synthesize(text, {"type": "azure-standard", "name": voice}, SAMPLE_RATE)
-    return float_to_pcm16(said.samples)
 
 
 def utterance(*parts: PathLike | float, sample_rate: int = SAMPLE_RATE) -> bytes:

@@ -1,7 +1,7 @@
 """Check of lesson 07's exercise: ``tool_output(call)``, the answer to one function call of the model.
 
 The check holds a real session with a private practice server that offers the lesson's weather tool. It asks
-for the weather twice, once spoken (Paris) and once typed (Oslo), hands each function
+for the weather twice, once spoken (London) and once typed (Oslo), hands each function
 call to the learner's ``tool_output``, and sends what it returns. It passes only when both answers name their
 own call, carry the tool's real result as JSON text, are accepted by the service and lead to a spoken reply.
 Every call of the learner's function has a deadline; the whole check ends within 20 seconds.
@@ -29,7 +29,7 @@ from azure.core.credentials import AzureKeyCredential
 
 from ..learner_calls import call_learner, failure_from
 from ..mock import MockServer
-from ..recordings import NoEventInTime, events_until, send_audio, spoken
+from ..recordings import NoEventInTime, events_until, send_audio, utterance
 from ..verdicts import CheckFailed, CheckPassed, caller_namespace, forget, mark_passed
 
 TASK = "Exercise 07 (answer a tool call)"
@@ -46,11 +46,11 @@ WEATHER_TOOL = FunctionTool(
     description="Get the current weather in a city.",
     parameters={
         "type": "object",
-        "properties": {"city": {"type": "string", "description": "The city, e.g. Paris"}},
+        "properties": {"city": {"type": "string", "description": "The city, e.g. London"}},
         "required": ["city"],
     },
 )
-SPOKEN_QUESTION = "What is the weather in Paris today?"
+SPOKEN_QUESTION = "weather_london.wav"  # "What is the weather in London today?"
 TYPED_QUESTION = "What is the weather in Oslo?"
 
 
@@ -125,7 +125,7 @@ async def _conversation(learner: Callable[..., Any], weather: Callable[..., Any]
         async with connect(endpoint=server.endpoint, credential=credential, model="gpt-4o") as conn:
             await conn.session.update(session=RequestSession(tools=[WEATHER_TOOL], tool_choice="auto"))
             await events_until(conn, "session.updated", timeout_s=left())
-            await send_audio(conn, spoken(SPOKEN_QUESTION) + bytes(48_000))  # then 1 s of quiet
+            await send_audio(conn, utterance(SPOKEN_QUESTION, 1000))  # then 1 s of quiet
             answered.append(await _answer_one_call(conn, learner, weather, "spoken", left))
             await conn.conversation.item.create(
                 item=UserMessageItem(content=[InputTextContentPart(text=TYPED_QUESTION)])
