@@ -170,3 +170,16 @@ def page_says(
 def eventually(condition: Callable[[], bool], timeout: float = 15.0, what: str = "it") -> None:
     """Poll ``condition`` until it holds; fail after ``timeout`` seconds."""
     assert wait_until(condition, timeout), f"{what} did not happen within {timeout:g} s"
+
+
+def run_exercise(path: Path) -> tuple[Any, list[tuple[Any, Any]]]:
+    """An exercise notebook run top to bottom as a learner runs it (a failing cell does not stop the rest):
+    the notebook, and each (cell, error output) in order."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    notebook = nbformat.read(path, as_version=4)
+    where = {"metadata": {"path": str(path.parent)}}
+    NotebookClient(notebook, timeout=120, kernel_name="python3", allow_errors=True, resources=where).execute()
+    errors = [(cell, o) for cell in notebook.cells for o in cell.get("outputs", []) if o.output_type == "error"]
+    return notebook, errors

@@ -10,11 +10,9 @@ import re
 from pathlib import Path
 from typing import Any
 
-import nbformat
 import pytest
 from azure.ai.voicelive.models import RequestSession, ServerVad
-from nbclient import NotebookClient
-from support import settings_for
+from support import run_exercise, settings_for
 
 from voicelive_lab.lesson_checks.turn_taking import PAUSE_BETWEEN_MS, PAUSE_IN_HELLO_MS, check_turn_settings
 from voicelive_lab.mock import MockServer
@@ -104,10 +102,7 @@ def test_wrong_settings_fail_with_the_turns_and_the_knob(
 
 @pytest.mark.slow
 def test_the_exercise_stops_at_its_check_and_the_cells_below_wait() -> None:
-    notebook = nbformat.read(EXERCISE, as_version=4)
-    where = {"metadata": {"path": str(EXERCISE.parent)}}
-    NotebookClient(notebook, timeout=120, kernel_name="python3", allow_errors=True, resources=where).execute()
-    errors = [(cell, o) for cell in notebook.cells for o in cell.get("outputs", []) if o.output_type == "error"]
+    _, errors = run_exercise(EXERCISE)
     first_cell, first = errors[0]
     assert "check_turn_settings()" in first_cell.source and first.ename == "CheckFailed"
     shown = [ANSI.sub("", line) for line in first.traceback]

@@ -17,7 +17,7 @@ from typing import Any
 import nbformat
 import numpy as np
 import pytest
-from nbclient import NotebookClient
+from support import run_exercise
 
 from voicelive_lab.audio.pcm import SAMPLE_RATE, float_to_pcm16
 from voicelive_lab.lesson_checks import voices as check_module
@@ -257,15 +257,7 @@ def test_a_check_whose_time_is_spent_says_so_and_never_passes(monkeypatch: pytes
 
 @pytest.fixture(scope="module")
 def exercise_run() -> Iterator[nbformat.NotebookNode]:
-    notebook = nbformat.read(EXERCISE, as_version=4)
-    client = NotebookClient(
-        notebook,
-        timeout=120,
-        kernel_name="python3",
-        allow_errors=True,
-        resources={"metadata": {"path": str(EXERCISE.parent)}},
-    )
-    client.execute()
+    notebook, _ = run_exercise(EXERCISE)
     yield notebook
 
 

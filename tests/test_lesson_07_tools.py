@@ -10,10 +10,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import nbformat
 import pytest
 from azure.ai.voicelive.models import FunctionCallOutputItem
-from nbclient import NotebookClient
+from support import run_exercise
 
 from voicelive_lab.lesson_checks.tools import check_tool_output
 from voicelive_lab.sequence_plot import EventSequence, plot_sequence
@@ -109,16 +108,7 @@ def test_an_exception_in_the_learners_code_names_its_line() -> None:
 
 @pytest.mark.slow
 def test_the_exercise_stops_at_its_check_and_the_cells_below_wait() -> None:
-    notebook = nbformat.read(EXERCISE, as_version=4)
-    client = NotebookClient(
-        notebook,
-        timeout=120,
-        kernel_name="python3",
-        allow_errors=True,
-        resources={"metadata": {"path": str(EXERCISE.parent)}},
-    )
-    client.execute()
-    errors = [(cell, o) for cell in notebook.cells for o in cell.get("outputs", []) if o.output_type == "error"]
+    _, errors = run_exercise(EXERCISE)
     first_cell, first = errors[0]
     assert "check_tool_output()" in first_cell.source and first.ename == "CheckFailed"
     shown = [ANSI.sub("", line) for line in first.traceback]

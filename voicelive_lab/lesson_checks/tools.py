@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import json
 import math
-import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -29,8 +28,9 @@ from azure.core.credentials import AzureKeyCredential
 
 from ..learner_calls import call_learner, failure_from
 from ..mock import MockServer
-from ..recordings import NoEventInTime, events_until, send_audio, utterance
+from ..recordings import events_until, send_audio, utterance
 from ..verdicts import CheckFailed, CheckPassed, caller_namespace, forget, mark_passed
+from .own_loop import SessionTrouble, run_on_own_loop
 
 TASK = "Exercise 07 (answer a tool call)"
 FUNCTION = "tool_output"
@@ -87,32 +87,15 @@ def check_tool_output(
 
 
 def _in_a_thread(work: Any, deadline: float) -> list[str]:
-    """Run the check's session on a loop of its own (a notebook's loop is busy running this cell)."""
-    outcome: dict[str, Any] = {}
-
-    def run() -> None:
-        try:
-            outcome["answered"] = asyncio.run(asyncio.wait_for(work, max(0.1, deadline - time.monotonic())))
-        except BaseException as error:  # reported below: a failure of the check, never a pass
-            outcome["error"] = error
-
-    worker = threading.Thread(target=run, name="voicelive-check-tool-output", daemon=True)
-    worker.start()
-    worker.join(max(0.1, deadline - time.monotonic()) + 1.0)
-    if "answered" in outcome:
-        return list(outcome["answered"])
-    error = outcome.get("error")
-    if isinstance(error, CheckFailed):
-        raise error
-    late = error is None or isinstance(error, (asyncio.TimeoutError, NoEventInTime))
-    raise CheckFailed(
-        TASK,
-        f"{EXPECTED}, seen working within the check's {BUDGET_S:.0f} s",
-        "the check ran out of time before it saw that happen, so it cannot say your function works"
-        if late
-        else f"the check's own session failed ({type(error).__name__}: {error}), so it cannot say your function works",
-        "run the check again; if it happens every time, restart the kernel and run the notebook from the top.",
-    )
+    try:
+        return list(run_on_own_loop(work, deadline, "tool-output"))
+    except SessionTrouble as trouble:
+        raise CheckFailed(
+            TASK,
+            f"{EXPECTED}, seen working within the check's {BUDGET_S:.0f} s",
+            trouble.happened("your function answer both calls"),
+            _RETRY,
+        ) from None
 
 
 async def _conversation(learner: Callable[..., Any], weather: Callable[..., Any], deadline: float) -> list[str]:

@@ -10,10 +10,8 @@ recording, and which knob to move which way. The whole check ends within 20 seco
 
 from __future__ import annotations
 
-import asyncio
 import json
 import math
-import threading
 import time
 from typing import Any
 
@@ -26,6 +24,7 @@ from ..mock import MockServer
 from ..recordings import utterance
 from ..turn_timeline import HeardTurns, hear_turns
 from ..verdicts import CheckFailed, CheckPassed, caller_namespace, forget, mark_passed
+from .own_loop import SessionTrouble, run_on_own_loop
 
 TASK = "Exercise 05 (one turn, then two)"
 BUDGET_S = 20.0
@@ -106,7 +105,6 @@ def _require_a_server_vad(name: str, value: Any) -> None:
 def _hear_both(settings: dict[str, Any]) -> dict[str, HeardTurns]:
     """Both settings on the recording, each in its own session, on a loop of the check's own."""
     deadline = time.monotonic() + BUDGET_S
-    outcome: dict[str, Any] = {}
 
     async def hear() -> dict[str, HeardTurns]:
         pcm = recording()
@@ -125,26 +123,15 @@ def _hear_both(settings: dict[str, Any]) -> dict[str, HeardTurns]:
                 heard[name] = await hear_turns(practice, pcm, RequestSession(turn_detection=quiet))
             return heard
 
-    def run() -> None:
-        try:
-            outcome["heard"] = asyncio.run(asyncio.wait_for(hear(), max(0.1, deadline - time.monotonic())))
-        except BaseException as error:  # reported below: a failure of the check, never a pass
-            outcome["error"] = error
-
-    worker = threading.Thread(target=run, name="voicelive-check-turns", daemon=True)
-    worker.start()
-    worker.join(max(0.1, deadline - time.monotonic()) + 1.0)
-    if "heard" in outcome:
-        return dict(outcome["heard"])
-    error = outcome.get("error")
-    raise CheckFailed(
-        TASK,
-        "both settings tried on the recording within the check's 20 s",
-        "the check ran out of time before it could try them, so it cannot say they work"
-        if error is None or isinstance(error, asyncio.TimeoutError)
-        else f"the check's own session failed ({type(error).__name__}: {error})",
-        "run the check again; if it happens every time, restart the kernel and run the notebook from the top.",
-    )
+    try:
+        return run_on_own_loop(hear(), deadline, "turns")
+    except SessionTrouble as trouble:
+        raise CheckFailed(
+            TASK,
+            f"both settings tried on the recording within the check's {BUDGET_S:.0f} s",
+            trouble.happened("the turns they make"),
+            "run the check again; if it happens every time, restart the kernel and run the notebook from the top.",
+        ) from None
 
 
 def _judge(name: str, vad: Any, heard: HeardTurns, wanted: int) -> None:

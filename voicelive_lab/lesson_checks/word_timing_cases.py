@@ -8,9 +8,7 @@ so a session that went wrong stops the check (:class:`PracticeUnavailable`) inst
 
 from __future__ import annotations
 
-import asyncio
 import math
-import threading
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -35,6 +33,7 @@ from azure.core.credentials import AzureKeyCredential
 from ..audio.pcm import bytes_to_ms
 from ..mock import MockServer
 from ..recordings import events_until
+from .own_loop import SessionTrouble, run_on_own_loop
 
 TIMESTAMP = "response.audio_timestamp.delta"
 GREETING = "Hello! Ask me anything about history."
@@ -73,23 +72,13 @@ class Scenario:
 
 def record_replies(deadline: float) -> Replies:
     """A greeting, an answer and a text-only reply from a private practice server, within the deadline."""
-    outcome: dict[str, Any] = {}
-
-    def run() -> None:
-        try:
-            outcome["replies"] = asyncio.run(asyncio.wait_for(_record(deadline), max(0.1, deadline - time.monotonic())))
-        except BaseException as error:  # reported below as the check's own trouble, never as a pass
-            outcome["error"] = error
-
-    worker = threading.Thread(target=run, name="voicelive-check-word-timings", daemon=True)
-    worker.start()
-    worker.join(max(0.1, deadline - time.monotonic()) + 1.0)
-    replies = outcome.get("replies")
-    if replies is None:
-        error = outcome.get("error")
-        why = f"{type(error).__name__}: {error}" if error is not None else "it did not finish in time"
-        raise PracticeUnavailable(f"the check could not record a practice session to try your function on ({why})")
-    return replies
+    try:
+        return run_on_own_loop(_record(deadline), deadline, "word-timings")
+    except SessionTrouble as trouble:
+        why = "it did not finish in time" if trouble.late else str(trouble)
+        raise PracticeUnavailable(
+            f"the check could not record a practice session to try your function on ({why})"
+        ) from None
 
 
 async def _record(deadline: float) -> Replies:
