@@ -10,10 +10,11 @@ Every call of the learner's function has a deadline; the whole check ends within
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from azure.ai.voicelive.aio import connect
@@ -77,6 +78,14 @@ def check_tool_output(
             f"there is no `{TOOL}` function in this notebook: the tool your answer runs",
             "run the cell that defines get_weather (above the exercise), then this cell again.",
         )
+    if inspect.iscoroutinefunction(learner):
+        raise CheckFailed(
+            TASK,
+            EXPECTED,
+            "tool_output is an `async def` function: the cells below call it as tool_output(call), which then gives "
+            "a coroutine, not an item",
+            "write it with a plain `def` (nothing in it needs await).",
+        )
     answered = _in_a_thread(_conversation(learner, weather, deadline), deadline)
     mark_passed(TASK, learner)
     return CheckPassed(
@@ -128,6 +137,8 @@ async def _answer_one_call(
         raise CheckFailed(TASK, EXPECTED, "the practice model answered without calling the tool", _RETRY)
     call = calls[0]
     answer = await asyncio.to_thread(call_learner, TASK, learner, call, expected=EXPECTED, timeout_s=CALL_S)
+    if isinstance(answer, Mapping) and answer.get("type") == "function_call_output":
+        answer = FunctionCallOutputItem(dict(answer))  # the item as a plain dict: the SDK sends it just the same
     arguments = json.loads(call.arguments)
     _judge(answer, call, arguments, weather, how)
     await conn.conversation.item.create(item=answer)
@@ -161,6 +172,14 @@ def _judge(answer: Any, call: Any, arguments: dict[str, Any], weather: Callable[
             "return FunctionCallOutputItem(call_id=call.call_id, output=json.dumps(result)) "
             "(from azure.ai.voicelive.models).",
         )
+    if answer.call_id != call.call_id and answer.call_id == call.id:
+        raise CheckFailed(
+            TASK,
+            EXPECTED,
+            f"the answer to the {how} call names {answer.call_id!r}, the id of the call's item (call.id), "
+            f"not the call's own id {call.call_id!r}",
+            "use call.call_id: an item's id names the item in the conversation, call_id names the call.",
+        )
     if answer.call_id != call.call_id:
         raise CheckFailed(
             TASK,
@@ -168,20 +187,21 @@ def _judge(answer: Any, call: Any, arguments: dict[str, Any], weather: Callable[
             f"the answer to the {how} call names call_id {answer.call_id!r}, but that call's id is {call.call_id!r}",
             "use call.call_id: the service matches the answer to its call by that id, and each call has its own.",
         )
-    if not isinstance(answer.output, str):
+    output = answer.get("output")  # as it goes on the wire: reading answer.output would turn a dict into text
+    if not isinstance(output, str):
         raise CheckFailed(
             TASK,
             EXPECTED,
-            f"the answer's output is a {type(answer.output).__name__}, not text",
+            f"the answer's output is a {type(output).__name__}, not text",
             "output is text: write output=json.dumps(result).",
         )
     try:
-        said = json.loads(answer.output)
+        said = json.loads(output)
     except ValueError:
         raise CheckFailed(
             TASK,
             EXPECTED,
-            f"the answer's output is not JSON: {answer.output[:80]!r}",
+            f"the answer's output is not JSON: {output[:80]!r}",
             "write output=json.dumps(result), so the model can read the result's fields.",
         ) from None
     try:
@@ -192,7 +212,7 @@ def _judge(answer: Any, call: Any, arguments: dict[str, Any], weather: Callable[
         raise CheckFailed(
             TASK,
             EXPECTED,
-            f"for the {how} call (arguments {call.arguments}) the output says {answer.output[:120]}, "
+            f"for the {how} call (arguments {call.arguments}) the output says {output[:120]}, "
             f"but get_weather(**arguments) gives {json.dumps(truth)[:120]}",
             "read the arguments with json.loads(call.arguments) and call get_weather(**arguments): "
             "each call asks about its own city.",

@@ -84,7 +84,8 @@ class ReplyPlanner:
             return ResponsePlan(modalities, scripted)
         if turn.spoken and not self._hearing.hears_words:
             return ResponsePlan(modalities, NO_RECOGNIZER.format(seconds=turn.speech_ms / 1000))
-        instructions = str(settings.get("instructions") or "")
+        # In agent mode the agent's own instructions apply (the practice agent has none), never the client's.
+        instructions = "" if self._session().get("agent") else str(settings.get("instructions") or "")
         return ResponsePlan(modalities, reply_to(turn.text, instructions, voice_language(settings)))
 
 

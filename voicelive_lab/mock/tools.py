@@ -19,6 +19,8 @@ NUMBER_WORDS = {
     "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9, "ten": 10,
 }  # fmt: skip
 PLACE_NAMES = ("location", "city", "place", "country", "region", "destination", "where", "town")
+#: Words that make a required yes/no argument False ("switch off the lamp"); without them it is True.
+NEGATIONS = frozenset("off no not don't never disable stop false".split())
 #: A tool must share this many content words with the request (its name's words count double).
 MIN_TOOL_SCORE = 2
 #: The longest string an argument takes from the words heard (tool_schemas.py counts on it to bound arguments).
@@ -148,7 +150,7 @@ def _value_for(schema: dict[str, Any], name: str, heard: str) -> Any:
         value = min(value, schema.get("maximum", value))
         return int(value) if kind == "integer" else float(value)
     if kind == "boolean":
-        return True
+        return not NEGATIONS & set(words_of(heard))
     if kind == "null":
         return None
     return _string_for(schema, name, heard)
