@@ -28,6 +28,10 @@ from .recordings import events_until, send_audio
 #: the words of a turn a moment later); once every turn has ended and its words have come, a short grace.
 SETTLE_S = 1.5
 SETTLED_S = 0.3
+#: A turn still open after the audio, when the service judges words (semantic VAD): it may still be hearing
+#: them, which takes longer on a loaded machine, so it gets this long before the turn counts as unfinished.
+JUDGING_S = 10.0
+SEMANTIC_TYPES = ("azure_semantic_vad", "azure_semantic_vad_en", "azure_semantic_vad_multilingual", "semantic_vad")
 TURN_EVENTS = (
     "input_audio_buffer.speech_started",
     "input_audio_buffer.speech_stopped",
@@ -79,14 +83,25 @@ async def hear_turns(settings: Settings, pcm: bytes, session: Any) -> HeardTurns
             heard.errors.append(f"{answer.error.message} (field {answer.error.param})")
             return heard
         await send_audio(conn, pcm)
+        judging = _judges_words(session)
         while True:
             try:
-                timeout = SETTLED_S if heard.settled else SETTLE_S
+                still_open = any(end is None for _, end in heard.turns)
+                timeout = SETTLED_S if heard.settled else JUDGING_S if judging and still_open else SETTLE_S
                 event = (await events_until(conn, *TURN_EVENTS, timeout_s=timeout))[-1]
             except asyncio.TimeoutError:
                 break
             _note(heard, event)
     return heard
+
+
+def _judges_words(session: Any) -> bool:
+    """Whether the session's turn detection waits for the words of a phrase, not only for silence."""
+    detection = session.get("turn_detection") if hasattr(session, "get") else None
+    if detection is None:
+        return False
+    kind = detection.get("type") if hasattr(detection, "get") else None
+    return kind in SEMANTIC_TYPES or bool(detection.get("end_of_utterance_detection"))
 
 
 def _note(heard: HeardTurns, event: Any) -> None:
