@@ -10,11 +10,12 @@ Every call of the learner's function has a deadline; the whole check ends within
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 import json
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 from azure.ai.voicelive.aio import connect
@@ -136,9 +137,8 @@ async def _answer_one_call(
     if not calls:
         raise CheckFailed(TASK, EXPECTED, "the practice model answered without calling the tool", _RETRY)
     call = calls[0]
-    answer = await asyncio.to_thread(call_learner, TASK, learner, call, expected=EXPECTED, timeout_s=CALL_S)
-    if isinstance(answer, Mapping) and answer.get("type") == "function_call_output":
-        answer = FunctionCallOutputItem(dict(answer))  # the item as a plain dict: the SDK sends it just the same
+    plainly = _called_plainly(learner)
+    answer = await asyncio.to_thread(call_learner, TASK, plainly, call, expected=EXPECTED, timeout_s=CALL_S)
     arguments = json.loads(call.arguments)
     _judge(answer, call, arguments, weather, how)
     await conn.conversation.item.create(item=answer)
@@ -158,11 +158,50 @@ async def _answer_one_call(
     return f"{how}: {arguments.get('city')}"
 
 
+class _Awaitable:
+    """What a handler gave back that must be awaited: the lesson's cells call tool_output(call) and send the result."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+
+
+def _called_plainly(learner: Callable[..., Any]) -> Callable[..., Any]:
+    """``learner`` as the lesson's cells call it: an awaitable result is not awaited (call_learner would)."""
+
+    @functools.wraps(learner)
+    def tool_output(call: Any) -> Any:
+        result = learner(call)
+        if inspect.isawaitable(result):
+            if inspect.iscoroutine(result):
+                result.close()  # never awaited: no "coroutine was never awaited" warning
+            return _Awaitable(type(result).__name__)
+        return result
+
+    return tool_output
+
+
 def _judge(answer: Any, call: Any, arguments: dict[str, Any], weather: Callable[..., Any], how: str) -> None:
     """Whether ``answer`` is the right FunctionCallOutputItem for ``call``; a CheckFailed that says why not."""
     if answer is None:
         raise CheckFailed(
             TASK, EXPECTED, f"tool_output returned None for the {how} call", "end the function with `return item`."
+        )
+    if isinstance(answer, _Awaitable):
+        raise CheckFailed(
+            TASK,
+            EXPECTED,
+            f"tool_output returned a {answer.kind} for the {how} call, which must be awaited before it is an item",
+            "return the FunctionCallOutputItem itself: the cells below send tool_output(call) as it is.",
+        )
+    if type(answer) is dict and answer.get("type") == "function_call_output":
+        raise CheckFailed(
+            TASK,
+            EXPECTED,
+            f"tool_output returned the item as a {type(answer).__name__}: conn.conversation.item.create(item=...) "
+            "cannot send that (the SDK rebuilds a dict as a plain ConversationRequestItem, which has no call_id, "
+            "and raises TypeError)",
+            "return FunctionCallOutputItem(call_id=call.call_id, output=json.dumps(result)) "
+            "(from azure.ai.voicelive.models).",
         )
     if not isinstance(answer, FunctionCallOutputItem):
         raise CheckFailed(
