@@ -25,6 +25,7 @@ from typing import Any
 
 from .audio.samples import sample
 from .check_harness import HeardSpeaker, OutOfTime, PracticeRun
+from .mock.hearing import warm_up
 from .states import SessionState
 
 #: The practice server sends reply audio this many times faster than real time (a test needs no real pauses).
@@ -67,6 +68,10 @@ class Reply:
     talked_over: bool  # the user started speaking while it was being sent
     #: Audio of this reply that still reached the speaker after the user started talking over it.
     kept_talking_ms: float | None
+
+    def __repr__(self) -> str:
+        """Without timings, so that pytest's explanation of a failed assert is the same on every run."""
+        return f"Reply({self.status}{', talked over' if self.talked_over else ''}, {self.text!r})"
 
 
 @dataclass(frozen=True)
@@ -164,6 +169,7 @@ def talk_to(
     if steps and isinstance(steps[0], TalkOver):
         raise ValueError("talk_over(...) talks over a reply, so it needs a step before it that gets one.")
     paths = [_path(step.utterance if isinstance(step, TalkOver) else step) for step in steps]
+    warm_up(None)  # the practice recogniser and voice load once per process, not inside the first reply's latency
     deadline = time.monotonic() + timeout_s
     problems: list[str] = []
     run = _TimedRun(

@@ -171,6 +171,7 @@ def _run_pytest(folder: Path, plugin: VoiceTestPlugin) -> str:
         "-c",
         str(folder / "pytest.ini"),
         "-vv",  # an assert's explanation shows whole values, not "('ready', 'li...ing')"
+        "--color=no",
         "--capture=sys",  # what a test prints is shown with its failure
         "-p",
         "no:cacheprovider",  # no .pytest_cache anywhere

@@ -32,7 +32,7 @@ from .loop_watch import _raise_in_thread
 PER_TEST_TIMEOUT_S = 20.0
 MAX_MESSAGE_LINES = 6
 #: Lines of pytest's explanations that only make sense on a command line.
-_COMMAND_LINE_ADVICE = ("Use -v to get more diff", "Full diff:", "Use -v to get the full diff")
+_COMMAND_LINE_ADVICE = ("Use -v to get more diff", "Use -v to get the full diff")
 
 
 @dataclass(frozen=True)
@@ -223,7 +223,7 @@ async def _awaited(awaitable: Any) -> Any:
 
 def _explain(error: BaseException) -> str:
     """pytest's explanation of a failed assert, or the exception and its message."""
-    text = str(error).strip()
+    text = str(error).split("Full diff:")[0].strip()  # the diff of every line repeats what is said above it
     kind = "Failed" if isinstance(error, pytest.fail.Exception) else type(error).__name__
     return f"{kind}: {_first_lines(text, MAX_MESSAGE_LINES)}" if text else kind
 
