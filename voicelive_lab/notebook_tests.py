@@ -115,7 +115,7 @@ def run_voice_tests(
 
 
 def _notebook_tests(namespace: dict[str, Any]) -> list[Callable[..., Any]]:
-    tests = [
+    tests: list[Callable[..., Any]] = [
         value
         for name, value in namespace.items()
         if name.startswith("test") and inspect.isfunction(value) and is_learner_file(value.__code__.co_filename)

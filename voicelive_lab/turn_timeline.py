@@ -185,8 +185,8 @@ def plot_turns(
     wave_axes.set_yticks([])
     wave_axes.set_title("The recording (speech shaded)", loc="left", fontsize=10)
     for row, heard in enumerate(runs.values()):
-        for number, (start, end) in enumerate(heard.turns):
-            until = end if end is not None else len(samples) * 1000 / SAMPLE_RATE
+        for number, (start, stop) in enumerate(heard.turns):
+            until = stop if stop is not None else len(samples) * 1000 / SAMPLE_RATE
             colour = SPAN_COLOURS[number % 2]
             span = [(start / 1000, (until - start) / 1000)]
             turn_axes.broken_barh(span, (row - 0.35, 0.7), color=colour, edgecolor="white", linewidth=1.5)

@@ -211,7 +211,8 @@ def _which_knob(vad: ServerVad, heard: HeardTurns, wanted: int) -> str:
             f"silence_duration_ms={silence} is longer than the {QUIET_AFTER_MS} ms of quiet after the speech, so the "
             f"turn never ended: make it shorter than that."
         )
-    if heard.turns[0][0] > SPEECH[0] or heard.turns[-1][1] < SPEECH[1]:
+    last_stop = heard.turns[-1][1]
+    if heard.turns[0][0] > SPEECH[0] or (last_stop is not None and last_stop < SPEECH[1]):
         return (
             f"the turns miss part of the speech ({SPEECH[0]}-{SPEECH[1]} ms): threshold {threshold} hears only the "
             "loudest sounds; lower it towards 0.5."
