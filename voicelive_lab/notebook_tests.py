@@ -72,7 +72,7 @@ class TestRun:
         for outcome in self.outcomes:
             lines.append(f"{outcome.outcome.upper():7} {outcome.name}")
             if outcome.where is not None:
-                lines.append(f"        at {outcome.where}")
+                lines.append(f"        at {_stable(outcome.where)}")
             lines += [f"        {line}" for line in outcome.message.splitlines()]
         counts = [f"{self.passed} passed"] + ([f"{self.failed} failed"] if self.failed else [])
         lines.append(", ".join(counts) if self.outcomes else "no tests ran")
@@ -80,6 +80,13 @@ class TestRun:
 
     def __repr__(self) -> str:
         return self.report()
+
+
+def _stable(line: CodeLine) -> str:
+    """Where a line is, without the cell's execution number (which differs between runs of a notebook)."""
+    if not line.where.startswith("Cell In["):
+        return str(line)
+    return f"{line.function}, line {line.lineno} of its cell: `{line.text}`"
 
 
 def run_voice_tests(
