@@ -54,7 +54,7 @@ def test_a_pause_longer_than_silence_duration_ends_a_turn_and_a_shorter_one_does
 
         async def turns(**vad: Any) -> Any:
             return await hear_turns(
-                settings, recording, RequestSession(turn_detection=ServerVad(create_response=False, **vad))
+                settings, recording, RequestSession(turn_detection=ServerVad(create_response=False, **vad)), words=True
             )
 
         short, long = asyncio.run(turns(silence_duration_ms=500)), asyncio.run(turns(silence_duration_ms=1200))
@@ -115,9 +115,11 @@ def test_the_practice_service_hears_a_spoken_phrase_and_semantic_vad_waits_after
     with MockServer(speed=math.inf, first_audio_delay_ms=0) as server:
         settings = settings_for(server)
         server_vad = asyncio.run(
-            hear_turns(settings, unfinished, RequestSession(turn_detection=ServerVad(create_response=False)))
+            hear_turns(
+                settings, unfinished, RequestSession(turn_detection=ServerVad(create_response=False)), words=True
+            )
         )
-        judged = asyncio.run(hear_turns(settings, unfinished, RequestSession(turn_detection=semantic)))
+        judged = asyncio.run(hear_turns(settings, unfinished, RequestSession(turn_detection=semantic), words=True))
     assert len(server_vad.turns) == 2, server_vad.describe(words=True)
     assert server_vad.words_of(1) == "Julius Caesar."
     assert len(judged.turns) == 1, judged.describe(words=True)

@@ -84,8 +84,9 @@ class HeardTurns:
         return self.words.get(self.items[index], "") if index < len(self.items) else ""
 
 
-async def hear_turns(settings: Settings, pcm: bytes, session: Any) -> HeardTurns:
-    """Send ``pcm`` (24 kHz mono PCM16) to a new session set up with ``session``; return its turns."""
+async def hear_turns(settings: Settings, pcm: bytes, session: Any, words: bool = False) -> HeardTurns:
+    """Send ``pcm`` (24 kHz mono PCM16) to a new session set up with ``session``; return its turns, and with
+    ``words`` (when the service transcribes) the words of each, which come a moment after the turn ends."""
     heard = HeardTurns()
     async with connect(endpoint=settings.endpoint, credential=settings.credential, model=settings.model) as conn:
         await conn.session.update(session=session)
@@ -97,7 +98,7 @@ async def hear_turns(settings: Settings, pcm: bytes, session: Any) -> HeardTurns
         # The service answers client events in order: its answer to this probe (an item that does not exist)
         # comes once it has taken in all the audio, so "no turn" is never said before the audio was heard.
         await conn.send({"type": "conversation.item.retrieve", "item_id": PROBE_ITEM, "event_id": PROBE_ITEM})
-        judging, transcribed = _judges_words(session), _transcribes(answer.session)
+        judging, transcribed = _judges_words(session), words and _transcribes(answer.session)
         while True:
             still_open = any(end is None for _, end in heard.turns)
             words_due = transcribed and not heard.settled
