@@ -29,7 +29,7 @@ from .mock.hearing import warm_up
 from .states import SessionState
 
 #: The practice server sends reply audio this many times faster than real time (a test needs no real pauses).
-TEST_SPEED = 8.0
+TEST_SPEED = 12.0
 CONVERSATION_TIMEOUT_S = 15.0
 STEP_TIMEOUT_S = 8.0  # a reply must come this soon after a recording was spoken
 SETTLE_S = 1.0  # after a reply, the class gets this long to return to "ready"
