@@ -54,6 +54,11 @@ def test_misspelt_fixture(tlak):
     assert tlak("pyramids.wav").replies
 
 
+def test_two_replies(talk):
+    session = talk("pyramids.wav", talk_over("interrupt.wav"))
+    assert len(session.replies) == 2
+
+
 def test_hangs(talk):
     while True:
         time.sleep(0.05)

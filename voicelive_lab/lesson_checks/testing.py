@@ -45,7 +45,7 @@ def check_interruption_test(test: Callable[..., Any] | None = None) -> CheckPass
     kit = _run(learner, {"kit": BasicVoiceAssistant}, min(KIT_TEST_S, deadline - time.monotonic() - 1))
     _judge_on_the_kit(kit)
     left = deadline - time.monotonic() - 1
-    if left < 3 * 1.5:
+    if left < len(BUGS) * 2.5:
         raise CheckFailed(
             TASK,
             EXPECTED,
@@ -53,7 +53,10 @@ def check_interruption_test(test: Callable[..., Any] | None = None) -> CheckPass
             "catches the bug",
             "run the check again; keep the test to one conversation.",
         )
-    broken = _run(learner, {bug.label: bug.assistant_class for bug in BUGS}, min(BUG_TEST_S, left / len(BUGS)))
+    # A test that runs out of time is stopped and waited for up to a second more: the share of each broken class
+    # leaves room for that, so that the whole check ends within its budget.
+    each = min(BUG_TEST_S, left / len(BUGS) - 1.2)
+    broken = _run(learner, {bug.label: bug.assistant_class for bug in BUGS}, each)
     caught = _judge_on_the_target(broken)
     mark_passed(TASK, learner)
     return CheckPassed(
@@ -128,6 +131,15 @@ def _judge_on_the_kit(run: TestRun) -> None:
 def _judge_on_the_target(run: TestRun) -> TestOutcome:
     outcome = _outcome_for(run, TARGET)
     where = str(outcome.where) if outcome.where is not None else None
+    late = [problem for label, held in run.conversations if label == TARGET.label for problem in held.problems]
+    if late and outcome.outcome != "passed":
+        raise CheckFailed(
+            TASK,
+            EXPECTED,
+            f"the check's conversation with the broken assistant did not finish ({late[0]}), so it cannot say "
+            "whether your test caught the bug or only the unfinished conversation",
+            "run the check again; if it happens every time, restart the kernel and run the notebook from the top.",
+        )
     if outcome.outcome == "failed":
         return outcome
     if outcome.outcome == "passed":
