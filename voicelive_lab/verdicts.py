@@ -46,10 +46,6 @@ class CheckFailed(Exception):
         lines.append(f"  Hint:     {shorten(hint)}")
         super().__init__("\n".join(lines))
 
-    @property
-    def section(self) -> Task:
-        return self.task
-
     def _render_traceback_(self) -> list[str]:
         """IPython shows this instead of a traceback."""
         return ["❌ " + line if index == 0 else line for index, line in enumerate(str(self).splitlines())]
