@@ -83,6 +83,19 @@ class Espeak:
             raise EspeakUnavailable(f"eSpeak NG at {library_path} found no voice data ({data_path or 'default path'})")
         self._lib.espeak_SetSynthCallback(self._callback)
 
+    def seed(self, value: int) -> bool:
+        """Fix the random numbers eSpeak NG varies its voice with; False when this library cannot (before 1.52).
+
+        With a seed, the first text a process speaks comes out the same in every process (later texts still
+        depend on what was spoken before: eSpeak NG carries state from one text to the next)."""
+        try:
+            set_seed = self._lib.espeak_ng_SetRandSeed
+        except AttributeError:
+            return False
+        with self._lock:
+            set_seed(ctypes.c_long(value))
+        return True
+
     def speak(self, text: str, settings: EspeakSettings) -> EspeakOutput:
         encoded = text.encode("utf-8")
         with self._lock:

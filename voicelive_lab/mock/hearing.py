@@ -29,7 +29,7 @@ from .replies import ReplyScript
 from .responses import Sender
 from .speech import describe_voice_engine, split_pieces, synthesize
 from .tools import sentences_for_tools
-from .utterance_end import spoken_words
+from .utterance_end import TURN_HINT_SENTENCES, end_of_utterance, spoken_words
 
 log = logging.getLogger("voicelive_lab.mock")
 
@@ -106,10 +106,14 @@ class Hearing:
     def hints(self) -> RecognitionHints:
         session = self._session()
         options = session.get("input_audio_transcription") or {}
+        detection = session.get("turn_detection") or {}
+        judges_words = end_of_utterance(detection) is not None or bool(detection.get("remove_filler_words"))
         return RecognitionHints(
             sentences=known_sentences()
             + sentences_for_tools(session.get("tools") or [])
-            + spoken_requests(session.get("tools") or []),
+            + spoken_requests(session.get("tools") or [])
+            # a session that judges words ("and…", "um") writes the words it judged in its transcripts too
+            + (TURN_HINT_SENTENCES if judges_words else ()),
             phrases=tuple(options.get("phrase_list") or ()),
             language=str(options.get("language") or "en-US"),
         )

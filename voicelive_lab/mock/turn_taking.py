@@ -224,7 +224,8 @@ class TurnTaker:
         if isinstance(recognizer, PlaceholderRecognizer):
             return None
         hints = self._hearing.hints()
-        hints = dataclasses.replace(hints, sentences=hints.sentences + TURN_HINT_SENTENCES)
+        missing = tuple(sentence for sentence in TURN_HINT_SENTENCES if sentence not in hints.sentences)
+        hints = dataclasses.replace(hints, sentences=hints.sentences + missing)
         audio = self._input.audio(start_ms, end_ms)
         try:
             return await asyncio.to_thread(recognizer.transcribe, audio, self._input.rate, hints)
