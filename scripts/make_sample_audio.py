@@ -104,11 +104,6 @@ UTTERANCES: tuple[Utterance, ...] = (
         "Triggers the weather tool; the practice recogniser hears this one (it misses this eSpeak's 'Paris').",
     ),
     Utterance(
-        "wait.wav",
-        ("Wait.",),
-        "A word that does not end a turn: semantic end-of-utterance detection waits for more.",
-    ),
-    Utterance(
         "interrupt.wav",
         ("Sorry, wait. Let me ask something else.",),
         "Barge-in: sent while the assistant is still answering.",
