@@ -10,6 +10,7 @@ import pytest
 from audio_support import ASSETS, RATE, dominant_hz, pcm16, rms_db, tone
 
 from voicelive_lab.audio import pcm
+from voicelive_lab.audio.audio_files import load_pcm16, read_audio
 
 
 def test_int16_float_int16_round_trip_is_exact() -> None:
@@ -74,7 +75,7 @@ def test_the_repository_samples_load_bit_exact() -> None:
     path = ASSETS / "hello.wav"
     with wave.open(str(path), "rb") as wav:
         expected = wav.readframes(wav.getnframes())
-    assert pcm.load_pcm16(path) == expected
-    info = pcm.read_wav(path)
-    assert (info.sample_rate, info.channels, info.encoding) == (24000, 1, "16-bit signed integer PCM")
+    assert load_pcm16(path) == expected
+    info = read_audio(path)
+    assert (info.sample_rate, info.channels, info.encoding) == (24000, 1, "Signed 16 bit PCM, WAV (Microsoft)")
     assert info.duration_ms == pytest.approx(len(expected) / 48)

@@ -14,7 +14,8 @@ import os
 import time
 from typing import Any
 
-from .audio.pcm import BLOCK_MS, SAMPLE_RATE, SAMPLE_WIDTH, b64encode, load_pcm16
+from .audio.audio_files import load_pcm16
+from .audio.pcm import BLOCK_MS, SAMPLE_RATE, SAMPLE_WIDTH, b64encode
 from .audio.samples import sample
 
 PathLike = str | os.PathLike[str]

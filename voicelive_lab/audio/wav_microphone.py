@@ -7,10 +7,11 @@ import os
 import threading
 from types import TracebackType
 
+from .audio_files import load_pcm16
 from .byte_queue import ByteQueue
 from .microphone import Consumer
 from .pacer import Pacer
-from .pcm import BLOCK_MS, SAMPLE_RATE, SAMPLE_WIDTH, bytes_to_ms, load_pcm16, rms
+from .pcm import BLOCK_MS, SAMPLE_RATE, SAMPLE_WIDTH, bytes_to_ms, rms
 from .protocols import LostCallback
 
 logger = logging.getLogger(__name__)
@@ -20,7 +21,7 @@ logger = logging.getLogger(__name__)
 
 
 class WavMicrophone:
-    """Queued utterances (any uncompressed WAV, converted to 24 kHz mono PCM16) in ``block_ms`` blocks.
+    """Queued utterances (audio files: WAV, FLAC, Ogg, MP3…, converted to 24 kHz mono PCM16) in ``block_ms`` blocks.
 
     Each utterance is followed by ``trailing_silence_ms`` of zeros so a server VAD sees the end of speech.
     Every block is full-size (the last one of an utterance is padded with silence). With ``realtime=True``
