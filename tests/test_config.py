@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from azure.core.credentials import AzureKeyCredential
 
-from voicelive_lab import config
+from voicelive_lab import embedded_server
 from voicelive_lab.config import (
     DEFAULT_INSTRUCTIONS,
     DEFAULT_MODEL,
@@ -301,7 +301,7 @@ def test_malformed_endpoint(tmp_path: Path, endpoint: str) -> None:
 
 def test_backend_practice_override_ignores_endpoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     fake = FakeServer()
-    monkeypatch.setattr(config, "practice_server", lambda script=None: fake)
+    monkeypatch.setattr(embedded_server, "practice_server", lambda script=None: fake)
     environ = {
         "VOICELIVE_LAB_BACKEND": "  PRACTICE ",
         "AZURE_VOICE_LIVE_ENDPOINT": ENDPOINT,
@@ -326,13 +326,17 @@ def test_no_endpoint_uses_embedded_practice(tmp_path: Path, monkeypatch: pytest.
         seen.append(script)
         return fake
 
-    monkeypatch.setattr(config, "practice_server", fake_practice_server)
+    monkeypatch.setattr(embedded_server, "practice_server", fake_practice_server)
+    monkeypatch.setattr(embedded_server, "_server", None)
     s = load_settings(write_env(tmp_path, "VOICELIVE_LAB_PRACTICE_SCRIPT=replies.json\n"), environ={})
     assert s.backend == "practice"
+    assert "Endpoint:     starts when first used  [embedded practice server]" in s.describe()
+    assert s.credential_kind == "API key (the practice server's own)"
+    assert seen == [], "loading and describing the settings start no server"
     assert s.endpoint == "http://127.0.0.1:5555"
     assert isinstance(s.credential, AzureKeyCredential)
     assert s.sources["credential"] == "embedded practice server"
-    assert seen == ["replies.json"]
+    assert set(seen) == {"replies.json"}  # the script is what the server starts with
 
 
 # --- secrets never shown -------------------------------------------------------------------
@@ -373,15 +377,15 @@ def test_practice_server_is_created_once_across_threads(monkeypatch: pytest.Monk
     fake_module = types.ModuleType("voicelive_lab.mock")
     fake_module.MockServer = CountingServer  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "voicelive_lab.mock", fake_module)
-    monkeypatch.setattr(config, "_server", None)
-    monkeypatch.setattr(config, "_server_script", None)
+    monkeypatch.setattr(embedded_server, "_server", None)
+    monkeypatch.setattr(embedded_server, "_server_script", None)
     stoppers: list[object] = []
-    monkeypatch.setattr(config.atexit, "register", stoppers.append)
+    monkeypatch.setattr(embedded_server.atexit, "register", stoppers.append)
 
     results: list[object] = []
 
     def worker() -> None:
-        results.append(config.practice_server("s.json"))
+        results.append(embedded_server.practice_server("s.json"))
 
     threads = [threading.Thread(target=worker) for _ in range(8)]
     for t in threads:
@@ -415,4 +419,4 @@ def test_embedded_practice_server_is_shared(tmp_path: Path) -> None:
     second = load_settings(write_env(tmp_path), environ={"VOICE_LIVE_VOICE": "en-US-AvaNeural"})
     assert first.endpoint == second.endpoint
     assert first.credential.key == second.credential.key
-    assert config.practice_server() is config.practice_server()
+    assert embedded_server.practice_server() is embedded_server.practice_server()

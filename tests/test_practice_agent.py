@@ -327,4 +327,5 @@ def test_doctor_says_which_recognizer_and_voice_the_practice_server_uses(tmp_pat
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert "Practice recognizer: pocketsphinx" in result.stdout
+    assert "Endpoint:     starts when first used" in result.stdout, "doctor starts no server"
     assert "Practice voice: eSpeak NG" in result.stdout and "GPL-3.0" in result.stdout

