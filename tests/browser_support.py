@@ -31,7 +31,7 @@ import numpy as np
 import psutil
 import pytest
 
-from voicelive_lab.audio.pcm import load_pcm16
+from voicelive_lab.audio.audio_files import load_pcm16
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install playwright)")
 

@@ -27,7 +27,7 @@ from audio_support import (
 )
 
 from voicelive_lab.audio import Microphone, PlaybackBuffer, Speaker, audio_status
-from voicelive_lab.audio.pcm import load_pcm16
+from voicelive_lab.audio.audio_files import load_pcm16
 
 SETTLE_S = 0.3
 

@@ -331,7 +331,7 @@ def test_no_endpoint_uses_embedded_practice(tmp_path: Path, monkeypatch: pytest.
     s = load_settings(write_env(tmp_path, "VOICELIVE_LAB_PRACTICE_SCRIPT=replies.json\n"), environ={})
     assert s.backend == "practice"
     assert "Endpoint:     starts when first used  [embedded practice server]" in s.describe()
-    assert s.credential_kind == "API key (the practice server's own)"
+    assert s.credential_kind == "API key"
     assert seen == [], "loading and describing the settings start no server"
     assert s.endpoint == "http://127.0.0.1:5555"
     assert isinstance(s.credential, AzureKeyCredential)

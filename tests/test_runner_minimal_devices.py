@@ -9,7 +9,8 @@ from collections.abc import Callable
 import pytest
 from support import AUDIO, LAB_TURN, settings_for
 
-from voicelive_lab.audio.pcm import load_pcm16, rms
+from voicelive_lab.audio.audio_files import load_pcm16
+from voicelive_lab.audio.pcm import rms
 from voicelive_lab.audio.protocols import AudioInput, AudioOutput, LostCallback, RecordedOutput, ScriptedInput
 from voicelive_lab.runner import SessionRunner
 

@@ -98,7 +98,7 @@ class Settings:
     def credential_kind(self) -> str:
         """A human label for the credential: never the key itself."""
         if self.__dict__["credential"] is None:
-            return "API key (the practice server's own)"
+            return "API key"  # the practice server's own
         if isinstance(self.credential, AzureKeyCredential):
             return "API key"
         return f"Microsoft Entra ID ({type(self.credential).__name__})"
