@@ -7,6 +7,7 @@ import asyncio
 import base64
 import json
 import math
+import re
 import wave
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
@@ -170,6 +171,14 @@ def page_says(
 def eventually(condition: Callable[[], bool], timeout: float = 15.0, what: str = "it") -> None:
     """Poll ``condition`` until it holds; fail after ``timeout`` seconds."""
     assert wait_until(condition, timeout), f"{what} did not happen within {timeout:g} s"
+
+
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def shown_lines(error_output: Any) -> list[str]:
+    """What a learner reads of a cell's error output: its traceback lines, without the colour codes."""
+    return [ANSI.sub("", line) for line in error_output.traceback]
 
 
 def run_exercise(path: Path) -> tuple[Any, list[tuple[Any, Any]]]:

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import nbformat
 import pytest
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
+from support import shown_lines
 
 EXERCISES = Path(__file__).resolve().parent.parent / "notebooks" / "exercises"
-ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
 def run(name: str) -> tuple[nbformat.NotebookNode, CellExecutionError | None]:
@@ -40,7 +39,7 @@ def test_an_exercise_stops_at_its_check_with_a_friendly_message(name: str, secti
     failed = [cell for cell in notebook.cells if any(o.get("output_type") == "error" for o in cell.get("outputs", []))]
     assert len(failed) == 1 and f"check_section_{section}()" in failed[0].source, "the class cell itself runs"
     (output,) = [o for o in failed[0].outputs if o.output_type == "error"]
-    shown = [ANSI.sub("", line) for line in output.traceback]
+    shown = shown_lines(output)
     assert output.ename == "CheckFailed"
     assert len(shown) == 5, "the message alone, no traceback wall"
     assert shown[0].startswith(f"❌ Section {section} (") and "is not there yet" in shown[0]
@@ -62,7 +61,7 @@ def test_after_a_failed_check_the_cells_below_say_so_in_one_line(name: str) -> N
     for cell in below:
         (output,) = cell.outputs
         assert output.output_type == "error" and output.ename == "SectionNotDone"
-        assert [ANSI.sub("", line) for line in output.traceback] == [
+        assert shown_lines(output) == [
             f"⏭  Finish section {name[1]} ({'initialise and start' if name[1] == '1' else 'handle session events'}) "
             "first: its check above has not passed yet."
         ]

@@ -7,7 +7,6 @@ the fix, that the verdict came within 20 s, and that no session thread was left 
 from __future__ import annotations
 
 import contextlib
-import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -17,10 +16,10 @@ import nbformat
 import pytest
 from lab_blocks import between_markers, lab_blocks, paste, with_the_barge_in_fix
 from nbclient import NotebookClient
+from support import shown_lines
 
 EXERCISES = Path(__file__).resolve().parent.parent / "notebooks" / "exercises"
 NOTEBOOK = {1: "01_init_and_start.ipynb", 2: "02_session_config.ipynb", 3: "03_event_handlers.ipynb"}
-ANSI = re.compile(r"\x1b\[[0-9;]*m")
 VERDICT_S = 20.0
 BLOCKS = lab_blocks()
 THREADS_PROBE = (
@@ -323,7 +322,7 @@ class ExerciseKernel:
 def _shown(cell: nbformat.NotebookNode) -> list[str]:
     for output in cell.outputs:
         if output.output_type == "error":
-            return [ANSI.sub("", line) for line in output.traceback]
+            return shown_lines(output)
         if output.output_type == "execute_result":
             return output.data["text/plain"].splitlines()
     return []

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import json
 import math
-import re
 import time
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,7 @@ from azure.ai.voicelive.models import (
     RequestSession,
     ServerVad,
 )
-from support import MANIFEST, run_exercise, settings_for
+from support import MANIFEST, run_exercise, settings_for, shown_lines
 
 from voicelive_lab.lesson_checks.turn_taking import (
     PAUSE_BETWEEN_MS,
@@ -39,7 +38,6 @@ from voicelive_lab.turn_timeline import hear_turns, plot_talk_over, plot_turns, 
 from voicelive_lab.verdicts import CheckFailed
 
 EXERCISE = Path(__file__).resolve().parent.parent / "notebooks" / "exercises" / "05_turn_taking.ipynb"
-ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
 # ----------------------------------------------------------------------------- the turn timeline
@@ -324,7 +322,7 @@ def test_the_exercise_stops_at_its_check_and_the_cells_below_wait() -> None:
     _, errors = run_exercise(EXERCISE)
     first_cell, first = errors[0]
     assert "check_turn_settings()" in first_cell.source and first.ename == "CheckFailed"
-    shown = [ANSI.sub("", line) for line in first.traceback]
+    shown = shown_lines(first)
     assert shown[0] == "❌ Exercise 05 (one turn, then two) is not there yet."
     assert "a stub is still there: Exercise 05: return a ServerVad(...) that makes the recording one turn." in shown[2]
     assert shown[3].startswith("  Where:    Cell In[") and "raise NotImplementedError" in shown[3]

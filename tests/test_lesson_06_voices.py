@@ -17,7 +17,7 @@ from typing import Any
 import nbformat
 import numpy as np
 import pytest
-from support import run_exercise
+from support import run_exercise, shown_lines
 
 from voicelive_lab.audio.pcm import SAMPLE_RATE, float_to_pcm16
 from voicelive_lab.lesson_checks import voices as check_module
@@ -33,7 +33,6 @@ from voicelive_lab.voice_plots import plot_reply_timeline, plot_voice_comparison
 ROOT = Path(__file__).resolve().parent.parent
 LESSON = ROOT / "notebooks" / "06_voices.ipynb"
 EXERCISE = ROOT / "notebooks" / "exercises" / "06_voices.ipynb"
-ANSI = re.compile(r"\x1b\[[0-9;]*m")
 STAMP = "response.audio_timestamp.delta"
 
 
@@ -268,7 +267,7 @@ def test_the_exercise_stops_at_its_own_check_with_the_friendly_message(exercise_
     check = next(index for index, cell in enumerate(code) if "check_word_timings()" in cell.source)
     assert all(not any(o.output_type == "error" for o in cell.outputs) for cell in code[:check])
     (output,) = [o for o in code[check].outputs if o.output_type == "error"]
-    shown = [ANSI.sub("", line) for line in output.traceback]
+    shown = shown_lines(output)
     assert output.ename == "CheckFailed"
     assert shown[0] == "❌ Exercise 06 (word timings) is not there yet."
     assert "a stub is still there: Exercise 06: write word_timings here" in shown[2]
@@ -279,7 +278,7 @@ def test_the_exercise_stops_at_its_own_check_with_the_friendly_message(exercise_
     for cell in below:
         (stopped,) = cell.outputs
         assert stopped.ename == "SectionNotDone"
-        assert [ANSI.sub("", line) for line in stopped.traceback] == [
+        assert shown_lines(stopped) == [
             "⏭  Finish exercise 06 (word timings) first: its check above has not passed yet."
         ]
 

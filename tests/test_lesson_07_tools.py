@@ -6,7 +6,6 @@ agent-mode instructions, which the lesson shows."""
 from __future__ import annotations
 
 import json
-import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -21,7 +20,7 @@ from azure.ai.voicelive.models import (
     UserMessageItem,
 )
 from azure.core.credentials import AzureKeyCredential
-from support import collect, is_type, run, run_exercise, session
+from support import collect, is_type, run, run_exercise, session, shown_lines
 
 from voicelive_lab.agent_mode import CONNECT_KEYWORDS, connect_strictly, connection_query, ignored_keywords
 from voicelive_lab.lesson_checks.tools import check_tool_output
@@ -30,7 +29,6 @@ from voicelive_lab.sequence_plot import EventSequence, plot_sequence
 from voicelive_lab.verdicts import CheckFailed
 
 EXERCISE = Path(__file__).resolve().parent.parent / "notebooks" / "exercises" / "07_tools.ipynb"
-ANSI = re.compile(r"\x1b\[[0-9;]*m")
 FORECASTS = {"London": (14, "light rain"), "Oslo": (4, "snow")}
 
 
@@ -185,7 +183,7 @@ def test_the_exercise_stops_at_its_check_and_the_cells_below_wait() -> None:
     _, errors = run_exercise(EXERCISE)
     first_cell, first = errors[0]
     assert "check_tool_output()" in first_cell.source and first.ename == "CheckFailed"
-    shown = [ANSI.sub("", line) for line in first.traceback]
+    shown = shown_lines(first)
     assert shown[0] == "❌ Exercise 07 (answer a tool call) is not there yet."
     assert "a stub is still there: Exercise 07: write tool_output here" in shown[2]
     assert shown[3].startswith("  Where:    Cell In[") and "raise NotImplementedError" in shown[3]

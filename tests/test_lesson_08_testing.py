@@ -14,7 +14,7 @@ from pathlib import Path
 
 import lesson_08_learner_tests as tests
 import pytest
-from support import eventually, run_exercise
+from support import eventually, run_exercise, shown_lines
 
 from voicelive_lab.agent_testing import Reply, VoiceSession, talk_over, talk_to
 from voicelive_lab.assistant import BasicVoiceAssistant
@@ -26,7 +26,6 @@ from voicelive_lab.notebook_tests import run_voice_tests
 from voicelive_lab.verdicts import CheckFailed
 
 EXERCISE = Path(__file__).resolve().parent.parent / "notebooks" / "exercises" / "08_testing.ipynb"
-ANSI = re.compile(r"\x1b\[[0-9;]*m")
 LAB_TURN = ("ready", "listening", "processing", "assistant_speaking", "ready")
 INTERRUPTED = ("pyramids.wav", talk_over("interrupt.wav"))
 
@@ -304,7 +303,7 @@ def test_the_exercise_stops_at_its_check_and_the_cell_below_waits() -> None:
     _, errors = run_exercise(EXERCISE)
     first_cell, first = errors[0]
     assert "check_interruption_test()" in first_cell.source and first.ename == "CheckFailed"
-    shown = [ANSI.sub("", line) for line in first.traceback]
+    shown = shown_lines(first)
     assert shown[0] == "❌ Exercise 08 (a test that catches the barge-in bug) is not there yet."
     assert "a stub is still there: NotImplementedError: Exercise 08: write the test here" in shown[2]
     assert shown[3].startswith("  Where:    Cell In[") and "raise NotImplementedError" in shown[3]
